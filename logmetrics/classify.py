@@ -1,0 +1,149 @@
+"""Interpretation of stored hits: bots, page views and events, decided at report time.
+
+Nothing here is written back to the store, so a rule change applies to old months without
+re-ingesting. Bot detection runs once per distinct user agent, never per row.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Iterable
+from functools import lru_cache
+
+import polars as pl
+
+from .config import Config, normalize_user
+
+log = logging.getLogger(__name__)
+
+#: Columns of the hits schema that interpretation reads (plus the configured user column).
+HIT_COLUMNS = ("ts", "remote_addr", "method", "path", "status", "user_agent", "source", "offset")
+
+
+@lru_cache(maxsize=1)
+def _crawler_detect():  # type: ignore[no-untyped-def]
+    from crawlerdetect import CrawlerDetect
+
+    return CrawlerDetect()
+
+
+def bot_table(user_agents: Iterable[str | None], *, config: Config) -> pl.DataFrame:
+    """Decide each distinct user agent once: ``user_agent`` -> ``is_bot``.
+
+    A missing or blank user agent is a bot (scripts rarely send one; browsers always do),
+    unless the configuration says otherwise.
+    """
+    detector = _crawler_detect()
+    extra = [re.compile(p, re.IGNORECASE) for p in config.bot_extra_patterns]
+    uas: list[str | None] = []
+    flags: list[bool] = []
+    for ua in user_agents:
+        if ua is None or not ua.strip():
+            bot = config.empty_user_agent_is_bot
+        else:
+            bot = bool(detector.isCrawler(ua)) or any(p.search(ua) for p in extra)
+        uas.append(ua)
+        flags.append(bot)
+    return pl.DataFrame(
+        {"user_agent": uas, "is_bot": flags}, schema={"user_agent": pl.Utf8, "is_bot": pl.Boolean}
+    )
+
+
+def _user_expr(config: Config, columns: Iterable[str]) -> pl.Expr:
+    col = config.user_field.column
+    if col not in set(columns):
+        return pl.lit(None, dtype=pl.Utf8)
+    return pl.col(col).cast(pl.Utf8)
+
+
+def normalize_users(frame: pl.DataFrame, column: str = "user") -> pl.DataFrame:
+    """Trim and case-fold a user column, mapping each distinct name once; blanks become null."""
+    distinct = frame.get_column(column).drop_nulls().unique().to_list()
+    mapping = {name: (normalize_user(name) or None) for name in distinct}
+    return frame.with_columns(
+        pl.col(column).replace_strict(mapping, default=None, return_dtype=pl.Utf8)
+    )
+
+
+def label_hits(hits: pl.DataFrame, *, config: Config) -> pl.DataFrame:
+    """Add ``is_bot``, ``event``, ``is_pageview``, ``user``, ``visitor`` and Lima-local time columns.
+
+    Input: hits-schema columns (at least ``HIT_COLUMNS`` and the configured user column).
+    """
+    hits = hits.with_columns(_user_expr(config, hits.columns).alias("user"))
+    bots = bot_table(hits.get_column("user_agent").unique().to_list(), config=config)
+    hits = hits.join(bots, on="user_agent", how="left", nulls_equal=True)
+    hits = normalize_users(hits)
+
+    path = pl.col("path").fill_null("")
+    status = pl.col("status").cast(pl.Int64)
+    method = pl.col("method").fill_null("")
+    event: pl.Expr = pl.lit(None, dtype=pl.Utf8)
+    for rule in reversed(config.events):  # first rule in the config wins
+        cond = (
+            (method == rule.method)
+            & status.is_in(list(rule.statuses))
+            & path.str.contains(rule.path_pattern())
+        )
+        event = pl.when(cond).then(pl.lit(rule.name)).otherwise(event)
+    event = pl.when(pl.col("is_bot")).then(pl.lit(None, dtype=pl.Utf8)).otherwise(event)
+
+    lower = path.str.to_lowercase()
+    static = pl.lit(False)
+    for prefix in config.static_prefixes:
+        static = static | path.str.starts_with(prefix)
+    for ext in config.static_extensions:
+        static = static | lower.str.ends_with(ext.lower())
+    excluded = pl.lit(False)
+    for prefix in config.page_excluded_prefixes:
+        excluded = excluded | path.str.starts_with(prefix)
+
+    tz = config.timezone
+    local = pl.col("ts").dt.convert_time_zone(tz).dt.replace_time_zone(None)
+    visitor = (
+        pl.when(pl.col("user").is_not_null())
+        .then(pl.col("user"))
+        .otherwise(
+            pl.concat_str(
+                [
+                    pl.lit("anon:"),
+                    pl.col("remote_addr").fill_null(""),
+                    pl.lit("|"),
+                    pl.col("user_agent").fill_null(""),
+                ]
+            )
+        )
+    )
+    return (
+        hits.with_columns(event.alias("event"))
+        .with_columns(
+            (
+                ~pl.col("is_bot")
+                & pl.col("event").is_null()
+                & method.is_in(list(config.page_methods))
+                & status.is_in(list(config.page_statuses))
+                & ~static
+                & ~excluded
+            ).alias("is_pageview"),
+            local.alias("local_ts"),
+            visitor.alias("visitor"),
+        )
+        .with_columns(
+            pl.col("local_ts").dt.date().alias("local_date"),
+            pl.when(pl.col("is_pageview")).then(path).otherwise(None).alias("page"),
+        )
+    )
+
+
+INTERACTION_COLUMNS = (
+    "ts", "local_ts", "local_date", "visitor", "user", "event", "is_pageview", "page",
+    "user_agent", "source", "offset",
+)  # fmt: skip
+
+
+def interactions(labelled: pl.DataFrame) -> pl.DataFrame:
+    """Keep the human interaction hits (page views + events) with the interactions-frame columns."""
+    return labelled.filter(
+        ~pl.col("is_bot") & (pl.col("is_pageview") | pl.col("event").is_not_null())
+    ).select(INTERACTION_COLUMNS)

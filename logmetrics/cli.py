@@ -1,0 +1,223 @@
+"""The command line: parse options, build a config, call one library function, map errors.
+
+Every ``LogmetricsError`` becomes one line on stderr and its exit code; under cron the only
+other output is the one-line summary.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import logging
+import sys
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from . import __version__
+from .config import Config, load_config
+from .errors import ConfigError, LogmetricsError
+
+log = logging.getLogger("logmetrics")
+
+EXIT_INTERNAL = 70  # EX_SOFTWARE
+EXIT_INTERRUPTED = 130
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="logmetrics",
+        description="Turn Nginx/Apache access logs into monthly usage matrices per user and ally.",
+    )
+    p.add_argument("--version", action="version", version=f"logmetrics {__version__}")
+    p.add_argument("-v", "--verbose", action="count", default=0, help="log progress (-vv: debug)")
+    p.add_argument("--debug", action="store_true", help="show a traceback on internal errors")
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    ing = sub.add_parser(
+        "ingest",
+        help="add access logs to the Parquet store",
+        description="Add access logs (files, directories or globs; .gz read transparently) to the "
+        "store. Already ingested content is skipped, so it is safe to run from cron every night.",
+    )
+    ing.add_argument("paths", nargs="+", metavar="PATH", help="log file, directory or glob")
+    ing.add_argument("--warehouse", default="warehouse", metavar="DIR",
+                     help="the Parquet store (default: ./warehouse)")  # fmt: skip
+    ing.add_argument("--config", metavar="FILE", help="TOML configuration")
+    ing.add_argument(
+        "--log-format", metavar="FORMAT",
+        help="preset (combined, common, vhost_combined, nginx), an Apache LogFormat or an nginx "
+        "log_format string (default: the config's log_format, else combined)",
+    )  # fmt: skip
+    ing.add_argument("--jobs", type=int, default=1, metavar="N", help="parallel parse workers")
+    ing.add_argument("--final", action="store_true",
+                     help="the files are closed archives: ingest a last line without newline")  # fmt: skip
+    ing.add_argument(
+        "--rebuild", metavar="FROM:TO",
+        help="reprocess archives: replace the stored days FROM..TO (YYYY-MM-DD, Lima dates) by "
+        "what PATHs hold for those days, atomically; other days are untouched",
+    )  # fmt: skip
+    ing.add_argument("--json", action="store_true", help="print the summary as JSON")
+    ing.add_argument("--scheduler", metavar="ADDRESS",
+                     help="run the tasks on a Dask cluster (tcp://HOST:8786)")  # fmt: skip
+
+    rep = sub.add_parser(
+        "report",
+        help="render a month's matrices (HTML, XLSX, CSV)",
+        description="Build the month's two matrices from the store and the allies table and write "
+        "the HTML report, the XLSX workbook and one CSV per matrix.",
+    )
+    rep.add_argument("--month", required=True, metavar="YYYY-MM", help="the month to report")
+    rep.add_argument("--warehouse", default="warehouse", metavar="DIR",
+                     help="the Parquet store (default: ./warehouse)")  # fmt: skip
+    rep.add_argument("--allies", default="aliados.csv", metavar="FILE",
+                     help="allies lookup table, CSV or XLSX (default: ./aliados.csv)")  # fmt: skip
+    rep.add_argument("--out", default=".", metavar="DIR", help="output directory (default: .)")
+    rep.add_argument("--config", metavar="FILE", help="TOML configuration")
+    rep.add_argument("--scheduler", metavar="ADDRESS",
+                     help="run the tasks on a Dask cluster (tcp://HOST:8786)")  # fmt: skip
+
+    demo = sub.add_parser(
+        "demo",
+        help="ingest the shipped sample month and render its report",
+        description="Ingest the shipped sample month into a temporary store and render its "
+        "report, end to end.",
+    )
+    demo.add_argument("--out", default="logmetrics-demo", metavar="DIR",
+                      help="output directory (default: ./logmetrics-demo)")  # fmt: skip
+    return p
+
+
+def _config(path: str | None) -> Config:
+    return load_config(path)
+
+
+def _date_range(text: str) -> tuple[dt.date, dt.date]:
+    first, sep, last = text.partition(":")
+    if not sep:
+        first, sep, last = text.partition("..")
+    try:
+        start = dt.date.fromisoformat(first.strip())
+        end = dt.date.fromisoformat(last.strip()) if sep else start
+    except ValueError:
+        raise ConfigError(f"--rebuild: {text!r} is not FROM:TO (YYYY-MM-DD:YYYY-MM-DD)") from None
+    if end < start:
+        raise ConfigError(f"--rebuild: {text!r} ends before it starts")
+    return start, end
+
+
+class _ProgressBar:
+    """A one-line bar on stderr, drawn only when stderr is a terminal."""
+
+    def __init__(self, label: str) -> None:
+        self.label = label
+        self.last = 0.0
+
+    def __call__(self, done: int, total: int) -> None:
+        now = time.monotonic()
+        if now - self.last < 0.1 and done < total:
+            return
+        self.last = now
+        frac = done / total if total else 1.0
+        width = 30
+        filled = int(frac * width)
+        mb = done / 1e6
+        sys.stderr.write(
+            f"\r{self.label} [{'#' * filled}{'.' * (width - filled)}] {frac:6.1%} {mb:,.1f} MB"
+        )
+        sys.stderr.flush()
+
+    def close(self) -> None:
+        sys.stderr.write("\r\033[K")
+        sys.stderr.flush()
+
+
+def _cmd_ingest(args: argparse.Namespace) -> int:
+    from .ingest import ingest
+
+    if args.jobs < 1:
+        raise ConfigError("--jobs: must be at least 1")
+    config = _config(args.config)
+    bar = _ProgressBar("ingest") if sys.stderr.isatty() and not args.json else None
+    kwargs: dict[str, object] = {}
+    if args.scheduler:
+        kwargs["scheduler"] = args.scheduler
+    try:
+        summary = ingest(
+            args.paths,
+            warehouse=args.warehouse,
+            config=config,
+            log_format=args.log_format,
+            jobs=args.jobs,
+            final=args.final,
+            rebuild=_date_range(args.rebuild) if args.rebuild else None,
+            progress=bar,
+            **kwargs,  # type: ignore[arg-type]
+        )
+    finally:
+        if bar:
+            bar.close()
+    if args.json:
+        print(json.dumps(summary.as_dict(), ensure_ascii=False, sort_keys=True))
+    else:
+        print(summary.line())
+    return 0
+
+
+def _cmd_report(args: argparse.Namespace) -> int:
+    from .api import report_month
+
+    config = _config(args.config)
+    paths = report_month(
+        args.month,
+        warehouse=args.warehouse,
+        allies=args.allies,
+        out_dir=args.out,
+        config=config,
+        scheduler=args.scheduler,
+    )
+    for path in paths:
+        print(path)
+    return 0
+
+
+def _cmd_demo(args: argparse.Namespace) -> int:
+    from .demo import DEMO_MONTH, run_demo
+
+    summary, paths = run_demo(out_dir=args.out)
+    print(f"demo: {summary.line()}")
+    print(f"demo: report for {DEMO_MONTH} written to {Path(args.out).resolve()}:")
+    for path in paths:
+        print(f"  {path}")
+    return 0
+
+
+COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
+    "ingest": _cmd_ingest,
+    "report": _cmd_report,
+    "demo": _cmd_demo,
+}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``logmetrics`` console script; returns the exit code."""
+    args = _parser().parse_args(argv)
+    level = logging.WARNING - 10 * min(args.verbose, 2)
+    logging.basicConfig(level=level, format="logmetrics: %(levelname)s: %(message)s")
+    try:
+        return COMMANDS[args.command](args)
+    except LogmetricsError as exc:
+        print(f"logmetrics: error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("logmetrics: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except Exception as exc:  # noqa: BLE001 - the last line of defence, one line for cron
+        if args.debug:
+            raise
+        print(
+            f"logmetrics: internal error: {type(exc).__name__}: {exc} (re-run with --debug)",
+            file=sys.stderr,
+        )
+        return EXIT_INTERNAL

@@ -1,0 +1,71 @@
+"""The error tree. Library code raises these; only the CLI turns them into a line and an exit code.
+
+Every message is one line that names the file, line or field at fault, because the operator
+reads it in a cron mail at 2 a.m. and has nothing else to go on.
+"""
+
+from __future__ import annotations
+
+
+class LogmetricsError(Exception):
+    """Base of every error the tool reports to its user (exit code 1 unless a child says otherwise)."""
+
+    exit_code = 1
+
+
+class ConfigError(LogmetricsError):
+    """The TOML configuration (or a command-line option) is invalid."""
+
+    exit_code = 2
+
+
+class FormatError(ConfigError):
+    """A log format string cannot be compiled (unknown directive or variable)."""
+
+
+class InputError(LogmetricsError):
+    """A path given by the user is missing, unreadable or not a log file."""
+
+    exit_code = 3
+
+
+class AlliesError(LogmetricsError):
+    """The allies lookup table has problems; ``problems`` lists every one with its row number."""
+
+    exit_code = 4
+
+    def __init__(self, path: str, problems: list[str]) -> None:
+        self.path = path
+        self.problems = list(problems)
+        head = f"{path}: {len(self.problems)} problem(s) in the allies table: "
+        super().__init__(head + "; ".join(self.problems))
+
+
+class IngestRefused(LogmetricsError):
+    """Most lines of a file failed to parse: the format is probably wrong, nothing was committed."""
+
+    exit_code = 5
+
+
+class WarehouseError(LogmetricsError):
+    """The warehouse is unusable: corrupt manifest, locked by another ingest, unwritable."""
+
+    exit_code = 6
+
+
+class WarehouseLocked(WarehouseError):
+    """Another ingest holds the warehouse lock."""
+
+    exit_code = 75  # EX_TEMPFAIL: cron may simply try again later
+
+
+class NoDataError(LogmetricsError):
+    """The warehouse holds no hit for the requested month."""
+
+    exit_code = 7
+
+
+class OutputError(LogmetricsError):
+    """A report file could not be written (disk full, permissions)."""
+
+    exit_code = 8
