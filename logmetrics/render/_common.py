@@ -1,0 +1,58 @@
+"""Figures derived from the model that more than one renderer shows."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..model import MatrixTable, MonthReport
+from ._text import column_kind, month_label
+
+
+def matrix_totals(matrix: MatrixTable) -> dict[str, Any]:
+    """The totals row: counts summed over the rows; rates, durations and dates as the builder gave.
+
+    Rates cannot be summed, so they come from ``matrix.totals``, which the report builder
+    computes from the summed components.
+    """
+    out: dict[str, Any] = {}
+    for key in matrix.columns:
+        kind = column_kind(key)
+        if kind == "count":
+            out[key] = sum(int(r.get(key) or 0) for r in matrix.rows)
+        elif kind == "text":
+            out[key] = "Total" if key == "entidad" else ""
+        else:
+            out[key] = matrix.totals.get(key)
+    if "entidad" not in matrix.columns and matrix.columns:
+        first = matrix.columns[0]
+        if column_kind(first) == "text":
+            out[first] = "Total"
+    return out
+
+
+def coverage_rows(report: MonthReport) -> list[tuple[str, Any]]:
+    """(label, typed value) pairs saying what data the report stands on."""
+    cfg, cov = report.config, report.coverage
+    return [
+        ("Programa", cfg.programme),
+        ("Aplicación", cfg.application),
+        (
+            "Periodo",
+            f"{month_label(report.month)} ({report.period_start:%Y-%m-%d} al "
+            f"{report.period_end:%Y-%m-%d}, {zone_label(cfg.timezone)})",
+        ),
+        ("Generado", report.generated_at),
+        ("Primer hit del mes", cov.first_hit),
+        ("Último hit del mes", cov.last_hit),
+        ("Archivos de registro con hits en el mes", cov.files),
+        ("Hits almacenados del mes", cov.hits),
+        ("Hits de robots excluidos", cov.bot_hits),
+        ("Hits de personas", cov.human_hits),
+        ("Hits de interacción (vistas de página y eventos)", cov.interaction_hits),
+        ("Líneas rechazadas (no legibles) en las ingestas", cov.lines_rejected),
+    ]
+
+
+def zone_label(timezone: str) -> str:
+    """How the report names its clock: "hora de Lima" for the default zone."""
+    return "hora de Lima" if timezone == "America/Lima" else f"hora de {timezone}"

@@ -1,0 +1,126 @@
+"""The metric definitions in Spanish, shown in the HTML and the XLSX "Notas" sheet.
+
+They restate SPEC's definitions for the reader of the report, filled in from the configuration
+(event rules, session timeout, time zone) so they describe the rules that produced the figures.
+"""
+
+from __future__ import annotations
+
+from ..config import Config, EventRule
+
+
+def _statuses(codes: tuple[int, ...]) -> str:
+    words = [str(c) for c in codes]
+    if len(words) == 1:
+        return f"el código {words[0]}"
+    return "los códigos " + ", ".join(words[:-1]) + " o " + words[-1]
+
+
+def _event_rule(rule: EventRule) -> str:
+    if rule.path is not None:
+        where = f"a la ruta {rule.path}"
+    elif rule.path_prefix is not None:
+        where = f"a rutas que empiezan por {rule.path_prefix}"
+    else:
+        where = f"a rutas que cumplen la expresión regular {rule.path_regex}"
+    return (
+        f"Cantidad de solicitudes {rule.method} {where} respondidas con "
+        f"{_statuses(rule.statuses)}, hechas por personas (no robots)."
+    )
+
+
+def _minutes(value: float) -> str:
+    return f"{value:g}"
+
+
+def definitions(config: Config) -> list[tuple[str, str]]:
+    """(term, definition) pairs, in reading order."""
+    timeout = _minutes(config.session_timeout_minutes)
+    statuses = " o ".join(str(s) for s in config.page_statuses)
+    excluded = ", ".join(config.page_excluded_prefixes) or "ninguna"
+    items: list[tuple[str, str]] = [
+        (
+            "Hit",
+            "Cada línea del registro de acceso del servidor web (una solicitud HTTP). Las horas "
+            f"se expresan en la hora de Lima ({config.timezone}).",
+        ),
+        (
+            "Hit de robot",
+            "Hit cuyo agente de usuario corresponde a un rastreador, araña, monitor o cliente "
+            "automatizado (curl, python-requests, navegadores sin interfaz…), o que no declara "
+            "agente de usuario. Se conserva en el almacén pero se excluye de todas las métricas.",
+        ),
+        (
+            "Vista de página",
+            f"Solicitud {'/'.join(config.page_methods)} de una persona respondida con {statuses} "
+            "que no es un recurso estático (hojas de estilo, scripts, imágenes, fuentes), no "
+            f"está bajo {excluded} y no es un evento. La página es la ruta sin la cadena de "
+            "consulta.",
+        ),
+        (
+            "Evento",
+            "Acción de una persona reconocida por una regla: ingreso a la aplicación, descarga, "
+            "uso de un botón de reporte o solicitud remitida (ver abajo).",
+        ),
+        (
+            "Hits de interacción",
+            "Vistas de página más eventos. Ningún otro hit (recursos estáticos, errores, "
+            "ingresos fallidos, otros métodos) cuenta para sesiones ni métricas.",
+        ),
+        (
+            "Visitante",
+            "El usuario autenticado (sin espacios al inicio o al final, sin distinguir "
+            "mayúsculas); para los hits anónimos, el par dirección IP y agente de usuario. Los "
+            "visitantes anónimos cuentan en los totales del mes, nunca en la fila de un aliado.",
+        ),
+        (
+            "Sesión",
+            "Hits de interacción de un visitante en orden de tiempo. Una nueva sesión empieza "
+            f"cuando pasan más de {timeout} minutos desde el hit anterior o cuando cambia la "
+            "fecha en Lima; por eso una sesión nunca cruza la medianoche ni el mes.",
+        ),
+        ("Vistas de página", "Cantidad de vistas de página."),
+        (
+            "Número de vistas de página únicas",
+            "Cantidad de pares distintos (sesión, página): una página vista varias veces en la "
+            "misma sesión cuenta una sola vez.",
+        ),
+        (
+            "Tiempo en la página",
+            "Tiempo hasta la siguiente vista de página de la misma sesión. La última vista de "
+            "página de una sesión no tiene tiempo en la página.",
+        ),
+        (
+            "Promedio de tiempo en la página",
+            "Suma de los tiempos en la página ÷ (vistas de página − salidas), en horas, minutos "
+            "y segundos (HH:MM:SS) redondeado al segundo; 00:00:00 cuando el divisor es 0.",
+        ),
+        ("Salida", "La última vista de página de cada sesión que tiene alguna."),
+        ("Porcentaje de salidas", "Salidas ÷ vistas de página × 100."),
+        ("Rebote", "Sesión con exactamente un hit de interacción."),
+        ("Porcentaje de rebote", "Rebotes ÷ sesiones × 100."),
+        (
+            "Fecha y hora de última conexión",
+            "El hit de interacción más reciente de cualquiera de los usuarios del aliado hasta "
+            "el fin del mes reportado, según todo el historial almacenado (un aliado sin "
+            "actividad en el mes muestra cuándo se conectó por última vez); vacío si nunca.",
+        ),
+        (
+            "Aliado activo",
+            "Aliado con al menos un hit de interacción de alguno de sus usuarios en el mes.",
+        ),
+        (
+            "Usuario desconocido",
+            "Nombre de usuario visto en los registros que la tabla de aliados no contiene. Sus "
+            "hits no cuentan en ninguna fila de aliado: conviene agregarlo a la tabla.",
+        ),
+    ]
+    items += [(rule.label, _event_rule(rule)) for rule in config.events]
+    items.append(
+        (
+            "Redondeo",
+            "Duraciones y porcentajes se redondean al medio hacia arriba (30.5 s → 00:00:31; "
+            "3.125 → 3.13). Un porcentaje cuyo divisor es cero se deja vacío, no en 0.",
+        )
+    )
+    return items

@@ -1,0 +1,178 @@
+"""Per-page table and device mix, on a sessionized frame written out by hand."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import polars as pl
+import pytest
+
+from logmetrics import insights
+from logmetrics.insights import classify_user_agent, device_mix, pages_table
+from logmetrics.model import DeviceRow, PageRow
+
+WIN_CHROME = (
+    "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) "
+    "Chrome/120.0 Safari/537.36"
+)
+ANDROID_PHONE = (
+    "Mozilla/5.0 (Linux; Android 10; SM-G973F) AppleWebKit/537.36 (KHTML, like Gecko) "
+    "Chrome/120.0 Mobile Safari/537.36"
+)
+IPAD = (
+    "Mozilla/5.0 (iPad; CPU OS 15_0 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) "
+    "Version/15.0 Mobile/15E148 Safari/604.1"
+)
+LINUX_FIREFOX = "Mozilla/5.0 (X11; Linux x86_64; rv:109.0) Gecko/20100101 Firefox/115.0"
+
+T0 = dt.datetime(2022, 3, 10, 15, 0, 0, tzinfo=dt.UTC)
+
+SCHEMA = {
+    "ts": pl.Datetime("us", "UTC"),
+    "local_ts": pl.Datetime("us"),
+    "local_date": pl.Date,
+    "visitor": pl.Utf8,
+    "user": pl.Utf8,
+    "event": pl.Utf8,
+    "is_pageview": pl.Boolean,
+    "page": pl.Utf8,
+    "user_agent": pl.Utf8,
+    "session": pl.Int64,
+    "time_on_page": pl.Float64,
+    "is_exit": pl.Boolean,
+    "is_entrance": pl.Boolean,
+    "session_hits": pl.Int64,
+}
+
+
+def _session(
+    session: int, user: str | None, hits: list[tuple[float, str | None, str | None, str]]
+) -> list[dict]:
+    """Rows of one session from (seconds after T0, event, page, user agent), in time order.
+
+    Time on page, exit and entrance are derived the way docs/design.md defines them.
+    """
+    views = [i for i, h in enumerate(hits) if h[2] is not None]
+    rows = []
+    for i, (sec, event, page, ua) in enumerate(hits):
+        ts = T0 + dt.timedelta(seconds=sec)
+        later = [j for j in views if j > i]
+        time_on_page = None
+        if page is not None and later:
+            time_on_page = hits[later[0]][0] - sec
+        rows.append(
+            {
+                "ts": ts,
+                "local_ts": (ts - dt.timedelta(hours=5)).replace(tzinfo=None),
+                "local_date": (ts - dt.timedelta(hours=5)).date(),
+                "visitor": user or f"anon:10.0.0.{session}|{ua}",
+                "user": user,
+                "event": event,
+                "is_pageview": page is not None,
+                "page": page,
+                "user_agent": ua,
+                "session": session,
+                "time_on_page": time_on_page,
+                "is_exit": bool(views) and i == views[-1],
+                "is_entrance": bool(views) and i == views[0],
+                "session_hits": len(hits),
+            }
+        )
+    return rows
+
+
+def sessionized() -> pl.DataFrame:
+    """Seven sessions: five of known users, one of an unknown user, one anonymous."""
+    rows: list[dict] = []
+    # 1 ana: login, /inicio 30.5 s, /reportes 60 s, /inicio (exit)
+    rows += _session(1, "ana", [
+        (0, "ingresos", None, WIN_CHROME),
+        (1, None, "/inicio", WIN_CHROME),
+        (31.5, None, "/reportes", WIN_CHROME),
+        (91.5, None, "/inicio", WIN_CHROME),
+    ])  # fmt: skip
+    # 2 ana on a phone: a bounce on /inicio
+    rows += _session(2, "ana", [(4000, None, "/inicio", ANDROID_PHONE)])
+    # 3 beto: starts on an iPad (the session's device), then another user agent
+    rows += _session(3, "beto", [
+        (5000, None, "/reportes", IPAD),
+        (5010, None, "/reportes", WIN_CHROME),
+    ])  # fmt: skip
+    # 4 an unknown user and 5 an anonymous visitor: excluded everywhere
+    rows += _session(4, "zed", [(6000, None, "/secreto", WIN_CHROME)])
+    rows += _session(5, None, [(6100, None, "/login", WIN_CHROME)])
+    # 6 beto: one download, no page view
+    rows += _session(6, "beto", [(7000, "descargas", None, LINUX_FIREFOX)])
+    # 7 ana: 32 views of /lista one second apart, the last one exits
+    rows += _session(7, "ana", [(8000 + i, None, "/lista", WIN_CHROME) for i in range(32)])
+    return pl.DataFrame(rows, schema=SCHEMA)
+
+
+def test_pages_table_matches_hand_computed_all_pages():
+    """Page views, unique views, half-up average time, entrances, bounce and exit rates."""
+    got = pages_table(sessionized(), known_users={"ana", "beto"})
+    assert got == [
+        # 32 views, 31 timed seconds / (32 - 1 exit) = 1 s; 1 exit / 32 = 3.125 -> 3.13
+        PageRow("/lista", 32, 1, 1, 1, 0.0, 3.13),
+        # sessions 1 and 2; 30.5 s / (3 - 2 exits) -> 31 s; bounce 1 of 2 entrances; 2/3 exits
+        PageRow("/inicio", 3, 2, 31, 2, 50.0, 66.67),
+        # sessions 1 and 3; (60 + 10) / (3 - 1) = 35 s; entrance only in 3, no bounce; 1/3
+        PageRow("/reportes", 3, 2, 35, 1, 0.0, 33.33),
+    ]
+
+
+def test_pages_table_accepts_a_series_and_normalises_names():
+    """Known users given as a Series are trimmed and case-folded like the frame's users."""
+    got = pages_table(sessionized(), known_users=pl.Series([" ANA "]))
+    assert [p.page for p in got] == ["/lista", "/inicio", "/reportes"]
+    assert got[2].pageviews == 1
+
+
+def test_pages_table_of_no_known_user_is_empty():
+    """Nothing of unknown or anonymous visitors reaches the table."""
+    assert pages_table(sessionized(), known_users=set()) == []
+
+
+def test_device_mix_counts_sessions_by_first_hit_user_agent():
+    """Sessions per type, device, browser and OS; unknown and anonymous sessions left out."""
+    got = device_mix(sessionized(), user_tipo={"ana": "GL", " Beto ": "OA"})
+    assert got == [
+        DeviceRow("GL", "Escritorio", "Chrome", "Windows", 2),
+        DeviceRow("GL", "Móvil", "Chrome", "Android", 1),
+        DeviceRow("OA", "Escritorio", "Firefox", "Linux", 1),
+        DeviceRow("OA", "Tableta", "Mobile Safari", "iOS", 1),
+    ]
+
+
+def test_device_mix_parses_each_user_agent_once(monkeypatch):
+    """ua-parser runs once per distinct user agent of the sessions' first hits."""
+    calls: list[str] = []
+    real = insights.ua_parser.parse
+
+    def counting(ua: str):
+        calls.append(ua)
+        return real(ua)
+
+    monkeypatch.setattr(insights.ua_parser, "parse", counting)
+    device_mix(sessionized(), user_tipo={"ana": "GL", "beto": "OA"})
+    assert sorted(calls) == sorted([WIN_CHROME, ANDROID_PHONE, IPAD, LINUX_FIREFOX])
+
+
+@pytest.mark.parametrize(
+    ("ua", "expected"),
+    [
+        (WIN_CHROME, ("Escritorio", "Chrome", "Windows")),
+        (ANDROID_PHONE, ("Móvil", "Chrome", "Android")),
+        (IPAD, ("Tableta", "Mobile Safari", "iOS")),
+        (
+            "Mozilla/5.0 (Linux; Android 11; SM-T500) AppleWebKit/537.36 (KHTML, like Gecko) "
+            "Chrome/120.0 Safari/537.36",
+            ("Tableta", "Chrome", "Android"),
+        ),
+        ("", ("Otro", "Otro", "Otro")),
+        (None, ("Otro", "Otro", "Otro")),
+    ],
+)
+def test_classify_user_agent_categories(ua, expected):
+    """Desktop, phone, tablet (iPad, Android without "Mobile") and unknown user agents."""
+    assert classify_user_agent(ua) == expected

@@ -1,0 +1,261 @@
+"""The workbook read back with openpyxl: typed cells, formats, frozen header, inert text."""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import io
+import json
+import os
+import shutil
+import subprocess
+import time
+import zipfile
+from pathlib import Path
+from typing import Any
+
+import openpyxl
+import pytest
+import report_factory as rf
+
+from logmetrics.render import write_xlsx, xlsx_bytes
+
+GOLDEN = Path(__file__).parent / "golden" / "reporte-usuario-aliado-2022-03.xlsx.json"
+UPDATE = os.environ.get("LOGMETRICS_UPDATE_GOLDEN") == "1"
+
+
+def _load(report=None) -> openpyxl.Workbook:
+    return openpyxl.load_workbook(io.BytesIO(xlsx_bytes(report or rf.make_report())))
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, dt.datetime | dt.date | dt.time):
+        return value.isoformat()
+    if isinstance(value, dt.timedelta):
+        return f"timedelta:{value.total_seconds():g}"
+    return value
+
+
+def dump(wb: openpyxl.Workbook) -> dict[str, Any]:
+    """Everything a reader of the workbook sees, as JSON-able data."""
+    out: dict[str, Any] = {"sheets": wb.sheetnames}
+    for ws in wb.worksheets:
+        out[ws.title] = {
+            "freeze_panes": ws.freeze_panes,
+            "auto_filter": ws.auto_filter.ref,
+            "cells": [
+                [c.coordinate, c.data_type, c.number_format, _plain(c.value)]
+                for row in ws.iter_rows()
+                for c in row
+                if c.value is not None
+            ],
+        }
+    return out
+
+
+def to_json(data: dict[str, Any]) -> str:
+    """The dump as JSON with one cell per line, so a golden diff reads cell by cell."""
+    lines = ["{", f' "sheets": {json.dumps(data["sheets"], ensure_ascii=False)},']
+    for i, name in enumerate(data["sheets"]):
+        sheet = data[name]
+        lines.append(f" {json.dumps(name, ensure_ascii=False)}: {{")
+        lines.append(f'  "freeze_panes": {json.dumps(sheet["freeze_panes"])},')
+        lines.append(f'  "auto_filter": {json.dumps(sheet["auto_filter"])},')
+        cells = [f"   {json.dumps(c, ensure_ascii=False)}" for c in sheet["cells"]]
+        lines.append('  "cells": [')
+        lines.append(",\n".join(cells))
+        lines.append("  ]")
+        lines.append(" }" + ("," if i < len(data["sheets"]) - 1 else ""))
+    lines.append("}")
+    return "\n".join(lines) + "\n"
+
+
+def test_workbook_matches_golden():
+    """Sheets, cell types, number formats and values equal the reviewed golden dump."""
+    got = dump(_load())
+    if UPDATE:
+        GOLDEN.write_text(to_json(got), encoding="utf-8")
+    assert got == json.loads(GOLDEN.read_text(encoding="utf-8"))
+
+
+def test_matrix_sheet_cells_are_typed():
+    """Ubigeo is text with its zero, counts integers, rates fractions, time a duration."""
+    wb = _load()
+    assert wb.sheetnames == [
+        "Gobiernos Regionales y Locales", "Otros Aliados", "Páginas", "Dispositivos",
+        "Usuarios desconocidos", "Notas",
+    ]  # fmt: skip
+    ws = wb["Gobiernos Regionales y Locales"]
+    assert [c.value for c in ws[1]][:6] == [
+        "Ubigeo", "Región", "Provincia", "Distrito", "Entidad",
+        "Número de ingresos a la aplicación",
+    ]  # fmt: skip
+    a2 = ws["A2"]
+    assert (a2.value, a2.data_type, a2.number_format) == ("010000", "s", "@")
+    assert (ws["F2"].value, ws["F2"].number_format) == (12, "#,##0")
+    # 33.33 % is stored as the fraction 0.3333 with a percent format
+    assert (ws["R2"].value, ws["R2"].number_format) == (0.3333, "0.00%")
+    assert ws["N2"].value == dt.timedelta(seconds=185)
+    assert ws["N2"].number_format == "[h]:mm:ss"
+    assert ws["M2"].value == dt.datetime(2022, 3, 30, 17, 45, 3)
+    assert ws["M2"].number_format == "yyyy-mm-dd hh:mm:ss"
+    # an ally that never connected: empty date, empty rates (not 0)
+    assert ws["M4"].value is None and ws["Q4"].value is None and ws["R4"].value is None
+
+
+def test_matrix_sheet_has_frozen_header_filter_widths_and_totals():
+    """Header frozen, filter over the data rows only, totals row summed below it."""
+    ws = _load()["Gobiernos Regionales y Locales"]
+    assert ws.freeze_panes == "A2"
+    assert ws.auto_filter.ref == "A1:R9"
+    totals = [c.value for c in ws[10]]
+    assert totals[4] == "Total"
+    assert totals[5:12] == [1255, 315, 61, 13, 8, 21, 83]
+    assert totals[12] == dt.datetime(2022, 3, 31, 23, 59, 59)
+    assert totals[13] == dt.timedelta(seconds=3390)
+    assert totals[14:16] == [15397, 9998]
+    assert totals[16:] == [0.0427, 0.2135]  # the builder's rates, not sums of rates
+    assert ws["E10"].font.b
+    widths = {k: v.width for k, v in ws.column_dimensions.items()}
+    assert widths["E"] >= len("Municipalidad Provincial de Chachapoyas")
+    assert widths["A"] >= len("010000")
+
+
+def test_hostile_text_stays_string_cells_and_no_formula_exists():
+    """Formula-like names are string cells holding the exact text; the file has no formula."""
+    data = xlsx_bytes(rf.make_report())
+    wb = openpyxl.load_workbook(io.BytesIO(data))
+    values: dict[str, str] = {}
+    for ws in wb.worksheets:
+        for row in ws.iter_rows():
+            for c in row:
+                assert c.data_type != "f", (ws.title, c.coordinate, c.value)
+                if isinstance(c.value, str):
+                    values[c.value] = c.data_type
+    for payload in (*rf.HOSTILE, "/" + rf.IMG):
+        # a carriage return is stored as Excel's escape _x000D_, which openpyxl leaves as is
+        stored = payload.replace("\r", "_x000D_")
+        assert values.get(stored) == "s", payload
+    assert "Municipalidad" in values and "ctluser" in values  # control characters removed
+    assert not any(ch in v for v in values for ch in "\x00\x01\x07\x1b\x1f\ufffe")
+    with zipfile.ZipFile(io.BytesIO(data)) as zf:
+        for name in zf.namelist():
+            if name.startswith("xl/worksheets/"):
+                xml = zf.read(name).decode("utf-8")
+                assert "<f>" not in xml and "<f " not in xml, name
+
+
+def test_pages_unknown_and_notes_sheets():
+    """Pages are typed like the matrices; unknown users listed; Notas defines every metric."""
+    wb = _load()
+    pages = wb["Páginas"]
+    assert [c.value for c in pages[2]] == [
+        "/inicio",
+        9000,
+        6000,
+        dt.timedelta(seconds=95),
+        2100,
+        0.0333,
+        0.1,
+    ]
+    assert pages["F4"].value is None  # no entrance rate: empty, not 0
+    assert pages.freeze_panes == "A2" and pages.auto_filter.ref == "A1:G8"
+    unknown = wb["Usuarios desconocidos"]
+    assert [c.value for c in unknown[2]] == ["jperez", 57, 6, dt.datetime(2022, 3, 28, 15, 2, 44)]
+    notes = wb["Notas"]
+    text = {c.value for row in notes.iter_rows() for c in row if isinstance(c.value, str)}
+    assert "marzo de 2022 (2022-03-01 al 2022-03-31, hora de Lima)" in text
+    for term in ("Vista de página", "Sesión", "Porcentaje de rebote", "Porcentaje de salidas",
+                 "Promedio de tiempo en la página", "Fecha y hora de última conexión",
+                 "Número de usos del botón menores sin autorización"):  # fmt: skip
+        assert term in text, term
+    labels = {r[0].value: r[1].value for r in notes.iter_rows(min_row=3, max_row=14)}
+    assert labels["Hits de robots excluidos"] == 120456
+    assert labels["Generado"] == dt.datetime(2022, 4, 1, 6, 0)
+
+
+def test_empty_lists_leave_a_note_and_no_filter():
+    """A month without unknown users or pages says so instead of an empty filtered table."""
+    wb = _load(rf.empty_report())
+    ws = wb["Usuarios desconocidos"]
+    assert ws["A2"].value == "Ningún usuario desconocido en el mes."
+    assert ws.auto_filter.ref is None
+    assert wb["Páginas"]["A2"].value == "Sin vistas de página de aliados en el mes."
+
+
+def test_matrix_without_allies_has_header_and_note_only():
+    """An empty matrix sheet keeps its header, says why it is empty, and has no totals row."""
+    report = rf.make_report()
+    report.matrices[1].rows = []
+    ws = _load(report)["Otros Aliados"]
+    assert ws["A1"].value == "Ubigeo"
+    assert ws["A2"].value == "Sin aliados de este tipo en la tabla de aliados."
+    assert ws.max_row == 2 and ws.auto_filter.ref is None
+
+
+def test_sheet_names_are_cleaned_shortened_and_unique():
+    """Titles lose characters Excel forbids, fit 31 characters, and never collide."""
+    report = rf.make_report()
+    long_title = "Gobiernos: Regionales/Locales [todos] y más allá"
+    report.matrices[0].spec = dataclasses.replace(report.matrices[0].spec, title=long_title)
+    report.matrices[1].spec = dataclasses.replace(report.matrices[1].spec, title="Notas")
+    names = _load(report).sheetnames
+    assert names[0] == "Gobiernos Regionales Locales to"
+    assert names[1] == "Notas (2)"
+    assert all(len(n) <= 31 for n in names)
+
+
+def test_same_report_gives_identical_bytes():
+    """Rendering twice, a second apart, gives the same file (fixed dates and zip times)."""
+    first = xlsx_bytes(rf.make_report())
+    time.sleep(1.1)
+    assert xlsx_bytes(rf.make_report()) == first
+    props = openpyxl.load_workbook(io.BytesIO(first)).properties
+    assert props.created == dt.datetime(2022, 4, 1, 11, 0)  # 06:00 in Lima is 11:00 UTC
+
+
+def test_write_xlsx_writes_the_workbook(tmp_path):
+    """write_xlsx puts a readable workbook at the path and nothing else."""
+    path = tmp_path / "r.xlsx"
+    write_xlsx(rf.make_report(), path)
+    assert openpyxl.load_workbook(path).sheetnames[0] == "Gobiernos Regionales y Locales"
+    assert [p.name for p in tmp_path.iterdir()] == ["r.xlsx"]
+
+
+def _office(tmp_path: Path, src: Path, target: str) -> subprocess.CompletedProcess[str]:
+    office = shutil.which("libreoffice") or shutil.which("soffice")
+    if office is None:
+        pytest.skip("LibreOffice is not installed (no libreoffice or soffice on PATH)")
+    profile = tmp_path / "profile"
+    return subprocess.run(
+        [office, f"-env:UserInstallation=file://{profile}", "--headless", "--convert-to", target,
+         "--outdir", str(tmp_path), str(src)],
+        capture_output=True, text=True, timeout=180, check=False,
+    )  # fmt: skip
+
+
+@pytest.mark.slow
+def test_libreoffice_opens_the_workbook(tmp_path):
+    """LibreOffice converts the workbook to PDF without complaint (no repair needed)."""
+    src = tmp_path / "reporte.xlsx"
+    write_xlsx(rf.make_report(), src)
+    proc = _office(tmp_path, src, "pdf")
+    assert proc.returncode == 0, proc.stderr
+    pdf = tmp_path / "reporte.pdf"
+    assert pdf.exists() and pdf.read_bytes().startswith(b"%PDF"), proc.stdout + proc.stderr
+    assert "error" not in proc.stderr.lower(), proc.stderr
+
+
+@pytest.mark.slow
+def test_libreoffice_reads_typed_cells_and_keeps_formulas_inert(tmp_path):
+    """As LibreOffice reads the first sheet: zeros kept, formats applied, no formula evaluated."""
+    src = tmp_path / "reporte.xlsx"
+    write_xlsx(rf.make_report(), src)
+    proc = _office(tmp_path, src, "csv:Text - txt - csv (StarCalc):44,34,76,1")
+    assert proc.returncode == 0, proc.stderr
+    lines = (tmp_path / "reporte.csv").read_text(encoding="utf-8").splitlines()
+    assert lines[1].startswith('"010000","AMAZONAS",,,"Gobierno Regional de Amazonas",12,')
+    assert lines[1].endswith(",2022-03-30 17:45:03,0:03:05,140,98,12.50%,33.33%")
+    assert lines[4].startswith('"080101","CUSCO","CUSCO","CUSCO","=HYPERLINK(""http://x"",""y"")",')
+    assert lines[3].split(",")[4] == '"<script>alert(1)</script>"'
+    assert lines[-1].startswith(',,,,"Total",')
