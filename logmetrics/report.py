@@ -234,7 +234,7 @@ def build_report(
     prev_totals = None
     p_start, p_end = month_bounds(previous_month(month))
     prev_hits = _read_hits(wh, p_start, p_end, config)
-    if not prev_hits.is_empty():
+    if _covers_month(prev_hits, p_start, p_end, config):
         prev_totals = _totals(_sessionized(prev_hits, config)[1], config)
 
     known_sess = sess.filter(pl.col("user").is_in(list(known)))
@@ -255,6 +255,17 @@ def build_report(
         previous_totals=prev_totals,
         logins_by_region=logins_by_region,
     )
+
+
+def _covers_month(hits: pl.DataFrame, start: dt.date, end: dt.date, config: Config) -> bool:
+    """Whether the store holds that month as a whole, not a sliver (a few hits of its last night
+    read from the next month's first log): hits within its first and its last three days."""
+    if hits.is_empty():
+        return False
+    local = hits.get_column("ts").dt.convert_time_zone(config.timezone).dt.date()
+    first, last = local.min(), local.max()
+    slack = dt.timedelta(days=2)
+    return bool(first <= start + slack and last >= end - slack)  # type: ignore[operator]
 
 
 def _unknown_users(human: pl.DataFrame, sess: pl.DataFrame, known: set[str]) -> list[UnknownUser]:
