@@ -1,0 +1,344 @@
+"""Finding log files and reading them as byte streams that survive rotation and compression.
+
+Discovery (``discover``): each PATH is a file (always taken, whatever its name), a directory or a
+glob (``**`` allowed). A directory contributes the regular files *directly inside it* (no
+recursion: ``/var/log/nginx`` must not pull in sub-directories of old backups) whose name looks
+like an access log: ``*.log``, ``*.gz``, ``*_log``, and rotated names such as ``access.log.1``,
+``access.log.2.gz``, ``access.log-20240101``; hidden files and names containing ``error`` are
+left out (nginx and Apache keep their error logs next to the access logs). A directory matched
+by a glob follows the same rule. A missing path, or a glob matching nothing, is an InputError.
+
+Identity: a source is known by a fingerprint of the first ``FINGERPRINT_BYTES`` bytes of its
+*decompressed* content, so ``access.log`` -> ``access.log.1`` -> ``access.log.2.gz`` is one
+source. gzip is recognised by its magic bytes, concatenated members are read whole, and a stream
+that ends inside a member (``gzip`` still writing) raises ``TruncatedGzip`` so the caller can
+retry later instead of half-ingesting it.
+
+Chunking (``iter_chunks``): content is cut into chunks of about ``chunk_bytes`` that end on a
+newline, so memory is bounded by the chunk size, not the file size. A last line without its
+newline is held back unless the source is final.
+"""
+
+from __future__ import annotations
+
+import glob
+import hashlib
+import logging
+import os
+import re
+import stat
+import zlib
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from .errors import InputError
+
+log = logging.getLogger(__name__)
+
+#: How many decompressed bytes identify a source (log shippers use about as many).
+FINGERPRINT_BYTES = 1024
+
+#: Size of the blocks read from disk (plain) or fed to zlib (gzip).
+READ_BLOCK = 1 << 20
+
+_GZIP_MAGIC = b"\x1f\x8b"
+_LOG_NAME = re.compile(
+    r"""^(?:
+        .*\.(?:log|gz)                       # access.log, site.log, access.log.2.gz
+      | .*[._]log[.-]\d[\w.-]*               # access.log.1, access.log-20240101(.gz)
+      | .*_log                               # Apache's access_log
+    )$""",
+    re.IGNORECASE | re.VERBOSE,
+)
+
+
+class TruncatedGzip(Exception):
+    """A gzip stream ended inside a member: the archive is still being written."""
+
+
+def is_log_name(name: str) -> bool:
+    """Whether a file found in a directory is taken as an access log (see the module docstring)."""
+    if name.startswith(".") or "error" in name.lower():
+        return False
+    return bool(_LOG_NAME.match(name))
+
+
+def _has_magic(text: str) -> bool:
+    return any(c in text for c in "*?[")
+
+
+def _dir_files(directory: Path) -> list[Path]:
+    out: list[Path] = []
+    try:
+        entries = sorted(os.scandir(directory), key=lambda e: e.name)
+    except OSError as exc:
+        raise InputError(f"{directory}: cannot list directory: {exc.strerror or exc}") from None
+    for entry in entries:
+        try:
+            regular = entry.is_file()
+        except OSError:
+            regular = False
+        if regular and is_log_name(entry.name):
+            out.append(Path(entry.path))
+    if not out:
+        log.warning("%s: no access log files in this directory", directory)
+    return out
+
+
+def _check_readable(path: Path) -> None:
+    try:
+        with open(path, "rb") as fh:
+            fh.read(1)
+    except PermissionError:
+        raise InputError(f"{path}: permission denied") from None
+    except IsADirectoryError:
+        raise InputError(f"{path}: is a directory") from None
+    except OSError as exc:
+        raise InputError(f"{path}: cannot read: {exc.strerror or exc}") from None
+
+
+def discover(paths: Sequence[str | Path]) -> list[Path]:
+    """Expand files, directories and globs into the list of log files, each once, in given order."""
+    if not paths:
+        raise InputError("no input path given")
+    found: list[Path] = []
+    for raw in paths:
+        text = str(raw)
+        p = Path(text)
+        if p.exists():
+            candidates = [p]
+        elif _has_magic(text):
+            matches = sorted(glob.glob(text, recursive=True))
+            if not matches:
+                raise InputError(f"{text}: no file matches this pattern")
+            candidates = [Path(m) for m in matches]
+        else:
+            raise InputError(f"{text}: no such file or directory")
+        for c in candidates:
+            if c.is_dir():
+                found.extend(_dir_files(c))
+            elif c.exists():
+                try:
+                    mode = c.stat().st_mode
+                except OSError as exc:
+                    raise InputError(f"{c}: cannot stat: {exc.strerror or exc}") from None
+                if not stat.S_ISREG(mode):
+                    raise InputError(f"{c}: not a regular file")
+                found.append(c)
+    seen: set[Path] = set()
+    unique: list[Path] = []
+    for f in found:
+        key = f.resolve()
+        if key not in seen:
+            seen.add(key)
+            _check_readable(f)
+            unique.append(f)
+    return unique
+
+
+def is_gzip(path: Path) -> bool:
+    """Whether a file is gzip-compressed, by its magic bytes (names lie)."""
+    try:
+        with open(path, "rb") as fh:
+            return fh.read(2) == _GZIP_MAGIC
+    except OSError as exc:
+        raise InputError(f"{path}: cannot read: {exc.strerror or exc}") from None
+
+
+class ByteStream:
+    """Decompressed content of one file as blocks, with the compressed position for progress.
+
+    Gzip members are chained (``cat a.gz b.gz`` is one stream); zero padding after the last
+    member is ignored; data that is neither is corruption (InputError). A stream that stops
+    inside a member raises TruncatedGzip when it reaches EOF.
+    """
+
+    def __init__(self, path: Path, *, gzip: bool | None = None, block: int = READ_BLOCK) -> None:
+        self.path = path
+        self.gzip = is_gzip(path) if gzip is None else gzip
+        self.block = block
+        self.raw_pos = 0
+        try:
+            self._fh = open(path, "rb")  # noqa: SIM115 - closed by close()/context manager
+        except OSError as exc:
+            raise InputError(f"{path}: cannot open: {exc.strerror or exc}") from None
+
+    def __enter__(self) -> ByteStream:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self._fh.close()
+
+    def _read_raw(self, n: int) -> bytes:
+        try:
+            data = self._fh.read(n)
+        except OSError as exc:
+            raise InputError(f"{self.path}: read error: {exc.strerror or exc}") from None
+        self.raw_pos += len(data)
+        return data
+
+    def blocks(self, *, start: int = 0) -> Iterator[bytes]:
+        """Yield decompressed content from byte ``start`` on (gzip has to inflate the prefix)."""
+        if not self.gzip:
+            self._fh.seek(start)
+            self.raw_pos = start
+            while True:
+                data = self._read_raw(self.block)
+                if not data:
+                    return
+                yield data
+        else:
+            pos = 0
+            for data in self._inflate():
+                end = pos + len(data)
+                if end > start:
+                    yield data[max(0, start - pos) :] if pos < start else data
+                pos = end
+
+    def _inflate(self) -> Iterator[bytes]:
+        self._fh.seek(0)
+        self.raw_pos = 0
+        d: zlib._Decompress | None = None  # None between members
+        buf = b""
+        while True:
+            if not buf:
+                buf = self._read_raw(self.block)
+                if not buf:
+                    if d is not None:
+                        raise TruncatedGzip(f"{self.path}: gzip stream ends inside a member")
+                    return
+            if d is None:
+                buf = buf.lstrip(b"\x00")  # zero padding after a member is allowed
+                if not buf:
+                    continue
+                if len(buf) < 2:
+                    more = self._read_raw(self.block)
+                    if not more:
+                        raise InputError(f"{self.path}: trailing data after the gzip stream")
+                    buf += more
+                    continue
+                if buf[:2] != _GZIP_MAGIC:
+                    raise InputError(f"{self.path}: trailing data after the gzip stream")
+                d = zlib.decompressobj(wbits=31)
+            data, buf = buf, b""
+            try:
+                while True:
+                    out = d.decompress(data, self.block * 4)
+                    if out:
+                        yield out
+                    if d.eof:
+                        buf, d = d.unused_data, None
+                        break
+                    data = d.unconsumed_tail
+                    if not data:
+                        break
+            except zlib.error as exc:
+                raise InputError(f"{self.path}: corrupt gzip data: {exc}") from None
+
+    def head(self, n: int = FINGERPRINT_BYTES) -> tuple[bytes, bool]:
+        """First ``n`` decompressed bytes and whether the content is known to end there (EOF).
+
+        A truncated gzip shorter than ``n`` gives what it has and ``False``.
+        """
+        buf = bytearray()
+        try:
+            for data in self.blocks():
+                buf += data
+                if len(buf) > n:
+                    return bytes(buf[:n]), False
+        except TruncatedGzip:
+            return bytes(buf[:n]), False
+        return bytes(buf[:n]), len(buf) <= n
+
+
+def fingerprint(data: bytes) -> str:
+    """Hex digest identifying content (the first bytes of a source, or a checkpoint window)."""
+    return hashlib.sha256(data).hexdigest()
+
+
+@dataclass(frozen=True)
+class Chunk:
+    """A run of complete lines: decompressed bytes [start, end) starting at line ``first_line_no``."""
+
+    start: int
+    end: int
+    first_line_no: int
+    lines: int
+    data: bytes
+    #: fingerprint of the up-to-FINGERPRINT_BYTES bytes before ``end`` (the resume checkpoint)
+    check: str
+    #: whether the chunk ends at EOF with a line that has no newline (only when final)
+    open_tail: bool = False
+
+
+def iter_chunks(
+    blocks: Iterator[bytes],
+    *,
+    start: int,
+    first_line_no: int,
+    chunk_bytes: int,
+    final: bool,
+    tail: bytes = b"",
+    split_at: int | None = None,
+) -> Iterator[Chunk]:
+    """Cut a block stream (beginning at ``start``) into newline-ended chunks of ~``chunk_bytes``.
+
+    ``tail`` is the content just before ``start`` (for the first chunk's checkpoint). With
+    ``split_at`` (an offset on a line boundary) no chunk straddles that offset: a rebuild needs
+    re-parsed and never-seen content in separate chunks. A final stream's last line without a
+    newline becomes its own last bit of the final chunk; otherwise it is held back.
+    """
+    pos = start
+    prev = tail[-FINGERPRINT_BYTES:]
+    line_no = first_line_no
+
+    def make(data: bytes, open_tail: bool = False) -> Chunk:
+        nonlocal pos, prev, line_no
+        lines = data.count(b"\n") + (1 if open_tail else 0)
+        window = (prev + data[-FINGERPRINT_BYTES:])[-FINGERPRINT_BYTES:]
+        chunk = Chunk(pos, pos + len(data), line_no, lines, data, fingerprint(window), open_tail)
+        pos += len(data)
+        prev = window
+        line_no += lines
+        return chunk
+
+    def limit() -> int:
+        if split_at is not None and pos < split_at:
+            return min(chunk_bytes, split_at - pos)
+        return chunk_bytes
+
+    def cut_point(buf: bytes, lim: int) -> int:
+        """Index after the last newline within ``lim`` bytes (or the first one after), or -1."""
+        cut = buf.rfind(b"\n", 0, lim)
+        if cut < 0:
+            cut = buf.find(b"\n", lim)  # one line longer than a chunk: take it whole
+        return cut + 1 if cut >= 0 else -1
+
+    parts: list[bytes] = []  # joined once per chunk: one copy, not one per block
+    size = 0
+    for block in blocks:
+        parts.append(block)
+        size += len(block)
+        while size >= limit():
+            buf = b"".join(parts)
+            cut = cut_point(buf, limit())
+            if cut < 0:
+                parts = [buf]
+                break
+            rest = buf[cut:]
+            parts, size = ([rest] if rest else []), len(rest)
+            yield make(buf[:cut] if rest else buf)
+    buf = b"".join(parts)
+    del parts
+    while buf:
+        cut = cut_point(buf, limit()) if len(buf) > limit() else buf.rfind(b"\n") + 1
+        if cut <= 0:
+            if final:
+                yield make(buf, open_tail=True)
+            return
+        data, buf = (buf[:cut], buf[cut:]) if cut < len(buf) else (buf, b"")
+        yield make(data)

@@ -1,0 +1,161 @@
+"""Discovery, transparent gzip and newline chunking (logmetrics.sources)."""
+
+from __future__ import annotations
+
+import gzip
+import os
+from pathlib import Path
+
+import pytest
+
+from logmetrics.errors import InputError
+from logmetrics.sources import (
+    FINGERPRINT_BYTES,
+    ByteStream,
+    TruncatedGzip,
+    discover,
+    is_log_name,
+    iter_chunks,
+)
+
+
+@pytest.mark.parametrize(
+    ("name", "taken"),
+    [
+        ("access.log", True),
+        ("access.log.1", True),
+        ("access.log.2.gz", True),
+        ("access.log-20240101", True),
+        ("access.log-20240101.gz", True),
+        ("access_log", True),
+        ("access_log.3", True),
+        ("other_vhosts_access.log", True),
+        ("2023-01.gz", True),
+        ("error.log", False),
+        ("error.log.1.gz", False),
+        (".access.log.swp", False),
+        ("notes.txt", False),
+        ("access.log.bak", False),
+    ],
+)
+def test_directory_name_rule(name: str, taken: bool) -> None:
+    """A directory contributes access-log-looking names, never error logs or hidden files."""
+    assert is_log_name(name) is taken
+
+
+def test_discover_file_dir_and_glob(tmp_path: Path) -> None:
+    """Files are taken as given, directories by name (not recursively), globs expanded."""
+    logs = tmp_path / "logs"
+    (logs / "old").mkdir(parents=True)
+    for name in ("access.log", "access.log.1", "error.log", "README"):
+        (logs / name).write_bytes(b"x\n")
+    (logs / "old" / "access.log").write_bytes(b"x\n")
+    odd = tmp_path / "weird-name.txt"
+    odd.write_bytes(b"x\n")
+    assert discover([logs]) == [logs / "access.log", logs / "access.log.1"]
+    assert discover([odd]) == [odd]
+    assert discover([str(logs / "access.log*")]) == [logs / "access.log", logs / "access.log.1"]
+    assert discover([str(tmp_path / "**" / "access.log")]) == [
+        logs / "access.log",
+        logs / "old" / "access.log",
+    ]
+    # the same file named twice is read once
+    assert discover([logs / "access.log", str(logs / "access.*")]) == [
+        logs / "access.log",
+        logs / "access.log.1",
+    ]
+
+
+def test_discover_errors_name_the_path(tmp_path: Path) -> None:
+    """A missing path or a glob matching nothing is an InputError naming it."""
+    with pytest.raises(InputError, match="nope.log: no such file"):
+        discover([tmp_path / "nope.log"])
+    with pytest.raises(InputError, match=r"\*\.gz: no file matches"):
+        discover([str(tmp_path / "*.gz")])
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root reads any file")
+def test_discover_unreadable(tmp_path: Path) -> None:
+    """An unreadable file is an InputError naming it."""
+    f = tmp_path / "access.log"
+    f.write_bytes(b"x\n")
+    f.chmod(0)
+    with pytest.raises(InputError, match="access.log: permission denied"):
+        discover([f])
+
+
+def _read(path: Path, **kw: int) -> bytes:
+    with ByteStream(path) as s:
+        return b"".join(s.blocks(**kw))
+
+
+def test_gzip_members_padding_and_offsets(tmp_path: Path) -> None:
+    """Concatenated gzip members read as one stream; zero padding is ignored; start skips."""
+    a, b = b"first member\n" * 1000, b"second member\n" * 500
+    f = tmp_path / "x.gz"
+    f.write_bytes(gzip.compress(a) + gzip.compress(b) + b"\0" * 16)
+    assert _read(f) == a + b
+    assert _read(f, start=len(a) + 7) == (a + b)[len(a) + 7 :]
+    plain = tmp_path / "x.log"
+    plain.write_bytes(a)
+    assert _read(plain, start=5) == a[5:]
+
+
+def test_truncated_and_corrupt_gzip(tmp_path: Path) -> None:
+    """A gzip cut inside a member raises TruncatedGzip; trailing junk is an InputError."""
+    data = gzip.compress(os.urandom(5000))
+    f = tmp_path / "x.gz"
+    f.write_bytes(data[: len(data) // 2])
+    with pytest.raises(TruncatedGzip):
+        _read(f)
+    with ByteStream(f) as s:
+        head, eof = s.head()
+    assert (len(head), eof) == (FINGERPRINT_BYTES, False)
+    f.write_bytes(data + b"junk")
+    with pytest.raises(InputError, match="trailing data"):
+        _read(f)
+
+
+def test_head_of_short_file(tmp_path: Path) -> None:
+    """A file shorter than the fingerprint gives all its bytes and says it ended."""
+    f = tmp_path / "a.log"
+    f.write_bytes(b"short\n")
+    with ByteStream(f) as s:
+        assert s.head() == (b"short\n", True)
+
+
+def _chunks(data: bytes, size: int, *, final: bool, block: int = 7, **kw: int) -> list:
+    blocks = iter([data[i : i + block] for i in range(0, len(data), block)])
+    return list(iter_chunks(blocks, start=0, first_line_no=1, chunk_bytes=size, final=final, **kw))
+
+
+def test_chunks_end_on_newlines_and_hold_partial_line() -> None:
+    """Chunks end after a newline, stay near the size, and a partial last line waits."""
+    lines = [b"line %03d %s\n" % (i, b"x" * (i % 13)) for i in range(200)]
+    data = b"".join(lines) + b"partial"
+    chunks = _chunks(data, 100, final=False)
+    assert b"".join(c.data for c in chunks) == b"".join(lines)
+    assert all(c.data.endswith(b"\n") and len(c.data) <= 100 for c in chunks)
+    assert sum(c.lines for c in chunks) == 200
+    for prev, nxt in zip(chunks, chunks[1:], strict=False):
+        assert (prev.end, prev.first_line_no + prev.lines) == (nxt.start, nxt.first_line_no)
+    final = _chunks(data, 100, final=True)
+    assert final[-1].data.endswith(b"partial") and final[-1].open_tail
+    assert sum(c.lines for c in final) == 201
+
+
+def test_chunks_split_at_and_long_lines() -> None:
+    """No chunk straddles split_at; a line longer than a chunk is kept whole."""
+    data = b"a" * 50 + b"\n" + b"b\n" * 10 + b"c" * 300 + b"\n"
+    chunks = _chunks(data, 40, final=False, split_at=55)
+    assert all(not (c.start < 55 < c.end) for c in chunks)
+    assert b"".join(c.data for c in chunks) == data
+    assert any(c.data == b"c" * 300 + b"\n" for c in chunks)
+
+
+def test_chunk_checkpoint_uses_previous_content() -> None:
+    """The checkpoint of a chunk covers the 1024 bytes before its end, across chunks."""
+    data = b"".join(b"%04d\n" % i for i in range(1000))
+    small = _chunks(data, 64, final=False)
+    whole = _chunks(data, 1 << 20, final=False)
+    assert small[-1].check == whole[-1].check

@@ -1,0 +1,181 @@
+"""Warehouse layout, manifest, lock, recovery and readers (logmetrics.warehouse)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import threading
+import time
+from pathlib import Path
+
+import polars as pl
+import pytest
+
+from logmetrics import warehouse as wh
+from logmetrics.errors import WarehouseError, WarehouseLocked
+
+D1, D2, D3 = dt.date(2022, 3, 1), dt.date(2022, 3, 2), dt.date(2022, 3, 3)
+UTC = dt.UTC
+
+
+def _hits(source: str, rows: list[tuple[dt.date, int]], **extra: list[str]) -> pl.DataFrame:
+    """Minimal hits rows (date, offset) plus optional extra header columns."""
+    n = len(rows)
+    return pl.DataFrame(
+        {
+            "ts": [dt.datetime(d.year, d.month, d.day, 17, tzinfo=UTC) for d, _ in rows],
+            "uri": [f"/{source}/{o}" for _, o in rows],
+            "status": pl.Series([200] * n, dtype=pl.Int16),
+            "source": [source] * n,
+            "offset": [o for _, o in rows],
+            "line_no": [i + 1 for i in range(n)],
+            "date": [d for d, _ in rows],
+            **extra,
+        }
+    )
+
+
+def _no_rejects() -> pl.DataFrame:
+    return pl.DataFrame(schema={**wh.REJECTS_SCHEMA, "date": pl.Date()})
+
+
+def _commit(root: Path, source: str, start: int, end: int, hits: pl.DataFrame) -> None:
+    """Write a chunk's parts and record its range in the manifest, as ingest does."""
+    wh.write_chunk_parts(
+        root, source=source, start=start, end=end, hits=hits, rejects=_no_rejects()
+    )
+    man = wh.load_manifest(root)
+    st = man.sources.setdefault(source, wh.SourceState(id=source, fingerprint="f", fp_len=1024))
+    st.ranges.append([start, end, hits.height, 0])
+    st.offset = end
+    st.path = f"/logs/{source}.log"
+    wh.save_manifest(root, man)
+
+
+def test_part_names_are_deterministic() -> None:
+    """A (source, range) always maps to the same part name, which parses back."""
+    name = wh.part_name("ab12", 0, 4096)
+    assert name == "part-ab12-0000000000000-0000000004096.parquet"
+    assert wh.parse_part_name(name) == ("ab12", 0, 4096)
+    assert wh.parse_part_name(".tmp-" + name) is None
+
+
+def test_scan_prunes_dates_and_fills_missing_columns(tmp_path: Path) -> None:
+    """Only partitions in [start, end] are read; header columns a part lacks come back null."""
+    _commit(tmp_path, "aa", 0, 10, _hits("aa", [(D1, 0), (D2, 5)]))
+    _commit(tmp_path, "bb", 0, 10, _hits("bb", [(D2, 0), (D3, 4)], req_x_user=["u1", "u2"]))
+    got = wh.scan_hits(tmp_path, start=D2, end=D2).collect().sort("source")
+    assert got.get_column("uri").to_list() == ["/aa/5", "/bb/0"]
+    assert got.get_column("req_x_user").to_list() == [None, "u1"]
+    assert got.get_column("date").to_list() == [D2, D2]
+    cols = wh.scan_hits(tmp_path, start=D1, end=D3, columns=["uri", "cookie_sid", "date"])
+    frame = cols.collect()
+    assert frame.columns == ["uri", "cookie_sid", "date"]
+    assert frame.height == 4 and frame.get_column("cookie_sid").null_count() == 4
+    empty = wh.scan_hits(tmp_path, start=dt.date(2030, 1, 1), end=dt.date(2030, 1, 2)).collect()
+    assert empty.height == 0 and "ts" in empty.columns
+    with pytest.raises(WarehouseError, match="unknown warehouse column 'nope'"):
+        wh.scan_hits(tmp_path, start=D1, end=D1, columns=["nope"])
+
+
+def test_uncommitted_parts_are_invisible_and_recovered(tmp_path: Path) -> None:
+    """Parts the manifest does not list are never read, and recover() deletes them."""
+    _commit(tmp_path, "aa", 0, 10, _hits("aa", [(D1, 0)]))
+    # a crashed run: a part beyond the committed range, and a temp file
+    wh.write_chunk_parts(
+        tmp_path, source="aa", start=10, end=20, hits=_hits("aa", [(D1, 10)]), rejects=_no_rejects()
+    )
+    stray = tmp_path / "hits" / "date=2022-03-01" / ".tmp-part-x"
+    stray.write_bytes(b"half")
+    assert wh.scan_hits(tmp_path, start=D1, end=D1).collect().height == 1
+    wh.recover(tmp_path)
+    names = sorted(os.listdir(tmp_path / "hits" / "date=2022-03-01"))
+    assert names == [wh.part_name("aa", 0, 10)]
+
+
+def test_manifest_roundtrip_and_corruption(tmp_path: Path) -> None:
+    """The manifest reads back what was saved; a corrupt one is a WarehouseError naming it."""
+    man = wh.Manifest()
+    man.sources["aa"] = wh.SourceState(id="aa", fingerprint="f", fp_len=1024, offset=7)
+    wh.save_manifest(tmp_path, man)
+    assert wh.load_manifest(tmp_path).sources["aa"].offset == 7
+    (tmp_path / "manifest.json").write_text("{not json")
+    with pytest.raises(WarehouseError, match="manifest.json: corrupt manifest"):
+        wh.load_manifest(tmp_path)
+
+
+def test_lock_refuses_after_timeout(tmp_path: Path) -> None:
+    """A second holder waits for the timeout, then gets WarehouseLocked naming the holder."""
+    with wh.locked(tmp_path):
+        t0 = time.monotonic()
+        with (
+            pytest.raises(WarehouseLocked, match=f"pid {os.getpid()}"),
+            wh.locked(tmp_path, timeout=0.3),
+        ):
+            pass
+        assert 0.3 <= time.monotonic() - t0 < 2
+    assert WarehouseLocked.exit_code == 75
+
+
+def test_lock_waits_for_release(tmp_path: Path) -> None:
+    """A second holder gets the lock as soon as the first releases it within the timeout."""
+    held = threading.Event()
+    release = threading.Event()
+
+    def holder() -> None:
+        with wh.locked(tmp_path):
+            held.set()
+            release.wait(5)
+
+    t = threading.Thread(target=holder)
+    t.start()
+    held.wait(5)
+    threading.Timer(0.3, release.set).start()
+    with wh.locked(tmp_path, timeout=5):
+        pass
+    t.join()
+
+
+def test_pending_swap_is_read_and_rolled_forward(tmp_path: Path) -> None:
+    """After the commit point, readers see staged partitions; recover() finishes the swap."""
+    _commit(tmp_path, "aa", 0, 10, _hits("aa", [(D1, 0), (D2, 5)]))
+    staging = wh.new_staging(tmp_path)
+    wh.write_chunk_parts(
+        tmp_path,
+        source="aa",
+        start=0,
+        end=12,
+        hits=_hits("aa", [(D2, 6), (D2, 8)]),
+        rejects=_no_rejects(),
+        staging=staging,
+        window=(D2, D2),
+        outside=False,
+    )
+    man = wh.load_manifest(tmp_path)
+    man.sources["aa"].ranges.append([0, 12, 2, 0])
+    man.pending_swap = {"staging": staging, "hits": ["2022-03-02"], "rejects": []}
+    wh.save_manifest(tmp_path, man)  # commit point reached, then a "crash"
+    seen = wh.scan_hits(tmp_path, start=D1, end=D3).collect().sort("offset")
+    assert seen.get_column("uri").to_list() == ["/aa/0", "/aa/6", "/aa/8"]
+    wh.recover(tmp_path)
+    assert wh.load_manifest(tmp_path).pending_swap is None
+    assert not (tmp_path / staging).exists()
+    again = wh.scan_hits(tmp_path, start=D1, end=D3).collect().sort("offset")
+    assert again.get_column("uri").to_list() == ["/aa/0", "/aa/6", "/aa/8"]
+
+
+def test_ingest_stats_counts_from_metadata(tmp_path: Path) -> None:
+    """Stats count the range's hits and rejects and name the sources' last paths."""
+    _commit(tmp_path, "aa", 0, 10, _hits("aa", [(D1, 0), (D2, 5), (D2, 7)]))
+    _commit(tmp_path, "bb", 0, 10, _hits("bb", [(D3, 0)]))
+    stats = wh.ingest_stats(tmp_path, start=D2, end=D3)
+    assert stats["lines_ingested"] == 3
+    assert stats["lines_rejected"] == 0
+    assert stats["files"] == ["/logs/aa.log", "/logs/bb.log"]
+    assert stats["dates"] == ["2022-03-02", "2022-03-03"]
+
+
+def test_readers_need_a_warehouse(tmp_path: Path) -> None:
+    """Reading a directory that does not exist is a WarehouseError."""
+    with pytest.raises(WarehouseError, match="no such warehouse"):
+        wh.scan_hits(tmp_path / "missing", start=D1, end=D1)
