@@ -91,15 +91,17 @@ def test_bot_hits_are_never_events() -> None:
 def test_visitor_user_and_local_time() -> None:
     """Users are trimmed and case-folded; anonymous visitors are (IP, user agent) pairs;
     local time is America/Lima (UTC−5)."""
-    out = label_hits(
-        frame(
-            hit("2022-03-01 00:30:00", "/inicio", user=" GRCusco01 "),
-            hit("2022-03-01 00:31:00", "/inicio", user=None, ip="1.2.3.4", ua="UA x"),
-        ),
-        config=Config(),
+    out = interactions(
+        label_hits(
+            frame(
+                hit("2022-03-01 00:30:00", "/inicio", user=" GRCusco01 "),
+                hit("2022-03-01 00:31:00", "/inicio", user=None, ip="1.2.3.4", ua="Mozilla/5.0 x"),
+            ),
+            config=Config(),
+        )
     )
     assert out["user"].to_list() == ["grcusco01", None]
-    assert out["visitor"].to_list() == ["grcusco01", "anon:1.2.3.4|UA x"]
+    assert out["visitor"].to_list() == ["grcusco01", "anon:1.2.3.4|Mozilla/5.0 x"]
     assert str(out["local_ts"][0]) == "2022-03-01 00:30:00"
     assert str(out["ts"][0]) == "2022-03-01 05:30:00+00:00"
 
