@@ -65,6 +65,8 @@ NO_MATCH = "does not match format"
 BAD_TS = "bad timestamp"
 BAD_STATUS = "bad status"
 
+_CLEAN_LINES, _CLEAN_SHARE = 64, 16  # more dirty lines than this (or 1 in 16): clean it all
+_FIND_ROUNDS = 4  # 16-byte SWAR steps (>= 1) _find takes before it looks up positions
 _LINES_PER_BATCH = 4096  # lines walked at once: their bytes and temporaries stay in L2
 _SPLIT = 1 << 30  # bigger chunks are parsed in parts (Arrow view offsets are 32-bit)
 _BIG = np.int64(1) << 60
@@ -115,32 +117,75 @@ def _hex_char(m: re.Match[str]) -> str:
     return f"\\x{ord(m.group()):02X}"
 
 
-def _scan(data: bytes) -> tuple[np.ndarray, bool]:
-    """Newline positions, and whether the bytes need cleaning (non-UTF-8 or control bytes)."""
+def _scan(data: bytes) -> tuple[np.ndarray, np.ndarray]:
+    """Newline positions, and the (sorted) indexes of the lines that may need cleaning.
+
+    Those lines hold a byte >= 0x80 (maybe not UTF-8) or a C0 control other than tab, CR, LF.
+    """
     arr = np.frombuffer(data, np.uint8)
-    parts = []
-    dirty = False
+    nls = []
+    odd = []
+    seen = 0  # newlines before the block
     step = 1 << 20
     for i in range(0, len(arr), step):
         blk = arr[i : i + step]
-        idx = np.flatnonzero(blk < 32)
+        idx = np.flatnonzero(np.subtract(blk, 32, dtype=np.uint8) >= 96)  # < 32 or >= 128
         vals = blk[idx]
-        parts.append(idx[vals == 10] + i)
-        if not dirty:
-            dirty = bool(np.any((vals != 10) & (vals != 9) & (vals != 13)))
-    if not dirty and not data.isascii():
-        try:
-            data.decode("utf-8")
-        except UnicodeDecodeError:
-            dirty = True
-    nl = np.concatenate(parts).astype(np.int64) if parts else np.zeros(0, np.int64)
-    return nl, dirty
+        here = idx[vals == 10]
+        nls.append(here + i)
+        bad = idx[(vals != 10) & (vals != 9) & (vals != 13)]
+        if len(bad):
+            odd.append(np.unique(np.searchsorted(here, bad)) + seen)
+        seen += len(here)
+    nl = np.concatenate(nls).astype(np.int64) if nls else np.zeros(0, np.int64)
+    lines = np.unique(np.concatenate(odd)) if odd else np.zeros(0, np.int64)
+    return nl, lines.astype(np.int64)
 
 
 def _clean(data: bytes) -> bytes:
     """Invalid UTF-8 and C0 controls (not tab, CR, LF) become ``\\xHH`` text; newlines stay put."""
     text = data.decode("utf-8", _HANDLER)
     return _CTRL.sub(_hex_char, text).encode("utf-8")
+
+
+def _prepare(data: bytes) -> tuple[_Mem, np.ndarray, np.ndarray]:
+    """The cleaned chunk (see ``_clean``), its newline positions and those of ``data``.
+
+    Only the lines holding a suspicious byte are cleaned, one by one: a newline is never part
+    of an invalid UTF-8 sequence nor a control that changes, so cleaning line by line gives
+    the bytes cleaning the whole chunk gives. Many such lines: the whole chunk is cleaned.
+    """
+    nl, lines = _scan(data)
+    if not len(lines):
+        return _Mem(data), nl, nl
+    if len(lines) > max(_CLEAN_LINES, len(nl) // _CLEAN_SHARE):
+        clean = _clean(data)
+        return _Mem(clean), _scan(clean)[0], nl
+    view = memoryview(data)
+    pieces: list[bytes | memoryview] = []
+    delta = np.zeros(len(nl) + 1, np.int64)
+    at = 0
+    size = len(data)
+    for i in lines.tolist():
+        s = int(nl[i - 1]) + 1 if i else 0
+        e = int(nl[i]) if i < len(nl) else len(data)
+        line = data[s:e]
+        fixed = _clean(line)
+        if fixed != line:
+            pieces.append(view[at:s])
+            pieces.append(fixed)
+            at = e
+            delta[i] = len(fixed) - len(line)
+            size += len(fixed) - len(line)
+    if not pieces:
+        return _Mem(data), nl, nl
+    pieces.append(view[at:])
+    pieces.append(_padding(size))
+    return _Mem(b"".join(pieces), size), nl + np.cumsum(delta)[: len(nl)], nl
+
+
+def _padding(size: int) -> bytes:
+    return bytes(32 + (-(size + 32)) % 8)
 
 
 # --- the buffer: unaligned words, string views ----------------------------------------------
@@ -154,9 +199,15 @@ class _Mem:
     uint64 view are an order of magnitude slower). Arrow views point into it too.
     """
 
-    def __init__(self, data: bytes) -> None:
-        self.L = len(data)
-        padded = data + bytes(32 + (-(len(data) + 32)) % 8)
+    def __init__(self, data: bytes, size: int | None = None) -> None:
+        """``data``, or when ``size`` is given: ``size`` bytes already followed by padding."""
+        if size is None:
+            self.L = len(data)
+            padded = data + _padding(len(data))
+        else:
+            self.L = size
+            padded = data
+            assert len(padded) == size + len(_padding(size))
         self.raw = padded
         self.u8 = np.frombuffer(padded, np.uint8)
         self.a64 = np.frombuffer(padded, np.uint64)
@@ -191,8 +242,9 @@ class _Mem:
             ln *= valid
         np.maximum(ln, 0, out=ln)
         w0, w1 = self.words(s)
-        w0 &= _MASKS.take(np.minimum(ln, 8))
-        w1 &= _MASKS.take(np.clip(ln - 8, 0, 4))
+        m8 = np.minimum(ln, 8)
+        w0 &= _MASKS.take(m8)
+        w1 &= _MASKS.take(np.minimum(ln, 12) - m8)  # clip(ln - 8, 0, 4); ln >= 0
         out = np.empty((len(s), 2), np.uint64)
         out[:, 0] = ln.astype(np.uint64) | (w0 << _U(32))
         inline = (w0 >> _U(32)) | (w1 << _U(32))
@@ -218,6 +270,11 @@ class _Mem:
         return self.series(self.views(s, e, valid), valid)
 
 
+def _clip(a: np.ndarray, lo: int, hi: int) -> np.ndarray:
+    """``np.clip`` for integer arrays, without its per-call overhead."""
+    return np.minimum(np.maximum(a, lo), hi)
+
+
 def _first_byte(w: np.ndarray, byte: int) -> np.ndarray:
     """Index (0..7) of the first ``byte`` in each little-endian word; 8 when absent (SWAR)."""
     y = w ^ _BROADCAST[byte]
@@ -232,8 +289,9 @@ def _find(
 ) -> np.ndarray:
     """First position in [pos, lim) holding ``byte`` (ASCII); _BIG where there is none.
 
-    Two words (16 bytes) are searched by SWAR for every row; rows whose field is longer are
-    looked up in the sorted positions of that byte (``where``), or by polars ``str.find``.
+    Two words (16 bytes) at a time are searched by SWAR, up to ``_FIND_ROUNDS`` times, for the
+    rows still searching; rows whose field is longer are looked up in the sorted positions of
+    that byte (``where``), or by polars ``str.find``.
     """
     w0, w1 = mem.words(pos)
     a = _first_byte(w0, byte)
@@ -241,19 +299,32 @@ def _find(
     off = np.where(a < 8, a, b + np.uint8(8))
     out = pos + off
     far = np.flatnonzero(off >= 16)
-    if len(far):
-        rows = far[pos[far] + 16 < lim[far]]
+    for k in range(1, _FIND_ROUNDS + 1):  # the next 16 bytes of the rows still searching
+        if not len(far):
+            break
         out[far] = _BIG
-        if len(rows):
-            cur = pos[rows] + 16
-            if where is not None:
-                out[rows] = _next(where(byte), cur)
-            else:
-                for _ in range(3):  # back up to a UTF-8 boundary
-                    cur = cur - ((mem.byte(cur) & 0xC0) == 0x80)
-                found = mem.strings(cur, lim[rows]).str.find(chr(byte), literal=True)
-                got = found.fill_null(-1).to_numpy().astype(np.int64)
-                out[rows] = np.where(got >= 0, cur + got, _BIG)
+        far = far[pos[far] + 16 * k < lim[far]]
+        if not len(far) or k == _FIND_ROUNDS:
+            break
+        cur = pos[far] + 16 * k
+        w0, w1 = mem.words(cur)
+        a = _first_byte(w0, byte)
+        b = _first_byte(w1, byte)
+        off = np.where(a < 8, a, b + np.uint8(8))
+        got = off < 16
+        out[far[got]] = cur[got] + off[got]
+        far = far[~got]
+    if len(far):
+        rows = far
+        cur = pos[rows] + 16 * _FIND_ROUNDS
+        if where is not None:
+            out[rows] = _next(where(byte), cur)
+        else:
+            for _ in range(3):  # back up to a UTF-8 boundary
+                cur = cur - ((mem.byte(cur) & 0xC0) == 0x80)
+            found = mem.strings(cur, lim[rows]).str.find(chr(byte), literal=True)
+            got = found.fill_null(-1).to_numpy().astype(np.int64)
+            out[rows] = np.where(got >= 0, cur + got, _BIG)
     return np.where(out < lim, out, _BIG)
 
 
@@ -309,7 +380,7 @@ def _zero_bytes(y: np.ndarray) -> np.ndarray:
 
 def _decimal_ok(w: np.ndarray, ln: np.ndarray) -> np.ndarray:
     """The first ``ln`` (1..8) bytes read ``[0-9]+(\\.[0-9]*)?``, by SWAR."""
-    m = _MASKS[np.clip(ln, 1, 8)]
+    m = _MASKS[_clip(ln, 1, 8)]
     dots = _zero_bytes(w ^ _U(0x2E2E2E2E2E2E2E2E)) & m & _HI
     one_dot = (dots & (dots - _U(1))) == 0
     spread = (dots >> _U(7)) * _U(0xFF)  # 0xFF in every dot byte
@@ -321,7 +392,7 @@ def _decimal_ok(w: np.ndarray, ln: np.ndarray) -> np.ndarray:
 
 def _digits8(w: np.ndarray, ln: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(value, all-digits) of the first ``ln`` (1..8) bytes of each word, by SWAR."""
-    ln = np.clip(ln, 1, 8)
+    ln = _clip(ln, 1, 8)
     m = _MASKS[ln]
     x = (w & m) | (_ZEROS & ~m)
     ok = ((x & _NIB_HI) == _ZEROS) & (((x + _SIX) & _NIB_HI) == _ZEROS)
@@ -447,7 +518,7 @@ def _parse_clf(mem: _Mem, s: np.ndarray, e: np.ndarray) -> tuple[np.ndarray, np.
     w, ok = _fixed(mem, s, _CLF)
     ok &= (e - s) == 26
     code = ((w[0] >> _U(24)) & _U(0xFFFFFF) | _U(0x202020)).astype(np.int64)
-    i = np.searchsorted(_MONTH_SORTED, code).clip(0, 11)
+    i = _clip(np.searchsorted(_MONTH_SORTED, code), 0, 11)
     ok &= _MONTH_SORTED.take(i) == code
     mo = _MONTH_ORDER.take(i) + 1
     secs, ok = _civil(
@@ -518,7 +589,7 @@ _KNOWN_PROTO8 = np.array(
 
 
 def _isin(values: np.ndarray, table: np.ndarray) -> np.ndarray:
-    i = np.clip(np.searchsorted(table, values), 0, len(table) - 1)
+    i = _clip(np.searchsorted(table, values), 0, len(table) - 1)
     return table[i] == values
 
 
@@ -585,6 +656,7 @@ class _Batch:
         self.spans: dict[str, tuple[np.ndarray, np.ndarray]] = {}
         self._quotes: np.ndarray | None = None
         self._pos: dict[int, np.ndarray] = {}
+        self._bs_lines: np.ndarray | None = None
 
     # positions inside the batch
     def positions(self, byte: int) -> np.ndarray:
@@ -612,7 +684,14 @@ class _Batch:
         bs = self.backslashes()
         if not len(bs):
             return np.zeros(len(s), bool)
-        return np.searchsorted(bs, e) > np.searchsorted(bs, s)
+        if self._bs_lines is None:
+            self._bs_lines = np.flatnonzero(
+                np.searchsorted(bs, self.le) > np.searchsorted(bs, self.ls)
+            )
+        rows = self._bs_lines  # only spans inside these lines can hold a backslash
+        out = np.zeros(len(s), bool)
+        out[rows] = np.searchsorted(bs, e[rows]) > np.searchsorted(bs, s[rows])
+        return out
 
     # matching
     def run(
@@ -811,7 +890,7 @@ class _Batch:
             sp1 = _find(mem, 32, s, np.where(null, s, e), self.positions)
             has_sp = ~null & (sp1 < e) & (sp1 > s)
             mlen = sp1 - s
-            mw = mem.word(s) & _MASKS[np.clip(mlen, 0, 8)]
+            mw = mem.word(s) & _MASKS[_clip(mlen, 0, 8)]
             meth = has_sp & (mlen <= 8) & _isin(mw, _KNOWN_METHODS)
             other = np.flatnonzero(has_sp & ~meth)
             if len(other):
@@ -893,21 +972,14 @@ def parse_chunk(
             )
     if not data:
         return ParsedChunk(pl.DataFrame(schema=fmt.columns), pl.DataFrame(schema=REJECTS_SCHEMA), 0)
-    nl, dirty = _scan(data)
-    starts = np.concatenate([np.zeros(1, np.int64), nl + 1])
-    if starts[-1] == len(data):
-        starts = starts[:-1]
-    n = len(starts)
-    offsets = starts + base_offset
-    if dirty:
-        data = _clean(data)
-        nl, _ = _scan(data)
-    mem = _Mem(data)
+    mem, nl, raw_nl = _prepare(data)
+    n = len(nl) + (0 if data.endswith(b"\n") else 1)
+    offsets = np.concatenate([np.zeros(1, np.int64), raw_nl + 1])[:n] + base_offset
     ls = np.concatenate([np.zeros(1, np.int64), nl + 1])[:n]
-    le = np.concatenate([nl, np.array([len(data)], np.int64)])[:n]
+    le = np.concatenate([nl, np.array([mem.L], np.int64)])[:n]
     le = le - ((le > ls) & (mem.byte(le - 1) == 13))
 
-    out = _Out(n, fmt, escapes=data.find(b"\\") >= 0)
+    out = _Out(n, fmt, escapes=mem.raw.find(b"\\", 0, mem.L) >= 0)
     batches = [(i0, min(i0 + _LINES_PER_BATCH, n)) for i0 in range(0, n, _LINES_PER_BATCH)]
     if threads > 1 and len(batches) > 1:
         # numpy and polars release the GIL inside their loops; batches write disjoint slices
@@ -944,16 +1016,12 @@ def match_groups(data: bytes, fmt: LogFormat | str) -> pl.DataFrame:
         return pl.DataFrame(
             schema={"matched": pl.Boolean, **{f.group: pl.String for f in fmt.fields}}
         )
-    nl, dirty = _scan(data)
+    mem, nl, _ = _prepare(data)
     n = len(nl) + (0 if data.endswith(b"\n") else 1)
-    if dirty:
-        data = _clean(data)
-        nl, _ = _scan(data)
-    mem = _Mem(data)
     ls = np.concatenate([np.zeros(1, np.int64), nl + 1])[:n]
-    le = np.concatenate([nl, np.array([len(data)], np.int64)])[:n]
+    le = np.concatenate([nl, np.array([mem.L], np.int64)])[:n]
     le = le - ((le > ls) & (mem.byte(le - 1) == 13))
-    out = _Out(n, fmt, escapes=data.find(b"\\") >= 0)
+    out = _Out(n, fmt, escapes=mem.raw.find(b"\\", 0, mem.L) >= 0)
     for i0 in range(0, n, _LINES_PER_BATCH):
         _Batch(fmt, mem, out, ls, le, i0, min(i0 + _LINES_PER_BATCH, n)).process()
     cols = [pl.Series("matched", out.ok)]
@@ -1039,7 +1107,7 @@ def _hits(
     every = h == out.n
 
     def take(a: np.ndarray) -> np.ndarray:
-        return a if every else a[hit]
+        return a if every else a.take(hit, axis=0)  # much faster than a[hit] for 2-D
 
     cols: dict[str, pl.Series] = {}
     for name, (views, valid, esc) in out.text.items():
@@ -1048,7 +1116,8 @@ def _hits(
         fix = np.flatnonzero(take(esc))
         if len(fix):
             raw = s.gather(fix).to_list()
-            fixed = [unescape(t.encode("utf-8")) if t is not None else None for t in raw]
+            memo = {t: unescape(t.encode("utf-8")) for t in set(raw) if t is not None}
+            fixed = [memo[t] if t is not None else None for t in raw]
             s = s.scatter(fix, fixed)
         cols[name] = s
     for name, (vals, valid) in out.ints.items():
