@@ -10,6 +10,7 @@ import logging
 import re
 from collections.abc import Iterable
 from functools import lru_cache
+from typing import Any
 
 import polars as pl
 
@@ -22,7 +23,8 @@ HIT_COLUMNS = ("ts", "remote_addr", "method", "path", "status", "user_agent", "s
 
 
 @lru_cache(maxsize=1)
-def _crawler_detect():  # type: ignore[no-untyped-def]
+def _crawler_detect() -> Any:
+    """One detector per process: it compiles a large regex when built."""
     from crawlerdetect import CrawlerDetect
 
     return CrawlerDetect()
