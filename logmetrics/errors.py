@@ -59,6 +59,12 @@ class WarehouseLocked(WarehouseError):
     exit_code = 75  # EX_TEMPFAIL: cron may simply try again later
 
 
+class ClusterError(LogmetricsError):
+    """The Dask scheduler is unreachable, has no usable workers, or lost them for good."""
+
+    exit_code = 69  # EX_UNAVAILABLE: a service the run needs is not there
+
+
 class NoDataError(LogmetricsError):
     """The warehouse holds no hit for the requested month."""
 

@@ -3,15 +3,24 @@
 The result is a typed ``MonthReport`` (model.py); rendering it is ``render``'s job. The report
 depends only on the store's contents, the allies table and the configuration, so building it
 twice gives the same report (its date is the store's last ingest, or ``SOURCE_DATE_EPOCH``).
+
+On a Dask cluster (``scheduler``) or any executor, the reading, labelling and sessionizing is
+one task per Lima day (``report_day``; sessions never cross midnight, so a day alone cuts the
+same sessions), plus one task per older month for the last connections; the client merges the
+days' sessions in the order and numbering one local ``sessionize`` gives, so every figure, and
+every rendered byte, is the local run's.
 """
 
 from __future__ import annotations
 
 import calendar
+import concurrent.futures as cf
 import datetime as dt
 import logging
 import os
 import re
+import socket
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -19,9 +28,10 @@ import polars as pl
 
 from . import allies as allies_mod
 from . import insights, warehouse
-from .classify import HIT_COLUMNS, interactions, label_hits
+from .classify import HIT_COLUMNS, INTERACTION_COLUMNS, interactions, label_hits
+from .cluster import parse_address, warehouse_path
 from .config import Config, normalize_user
-from .errors import ConfigError, InputError, NoDataError
+from .errors import ConfigError, InputError, NoDataError, WarehouseError
 from .metrics import components, rates, sum_components
 from .model import (
     Coverage,
@@ -31,6 +41,7 @@ from .model import (
     Totals,
     UnknownUser,
 )
+from .sessions import _SORT as SESSION_ORDER
 from .sessions import sessionize
 
 log = logging.getLogger(__name__)
@@ -92,6 +103,19 @@ def _totals(sess: pl.DataFrame, config: Config) -> Totals:
     )
 
 
+def _last_of(inter: pl.DataFrame, users: set[str] | frozenset[str]) -> pl.DataFrame:
+    """Latest interaction hit per known user in an interactions (or sessionized) frame."""
+    return (
+        inter.filter(pl.col("user").is_in(list(users)))
+        .group_by("user")
+        .agg(pl.col("local_ts").max().alias("last_local_ts"))
+    )
+
+
+def _no_last() -> pl.DataFrame:
+    return pl.DataFrame(schema={"user": pl.Utf8, "last_local_ts": pl.Datetime("us")})
+
+
 def _last_connections(wh: Path, end: dt.date, config: Config, users: set[str]) -> pl.DataFrame:
     """Latest interaction hit per known user over the whole store up to ``end`` (Lima date)."""
     cols = _hit_columns(config)
@@ -99,13 +123,8 @@ def _last_connections(wh: Path, end: dt.date, config: Config, users: set[str]) -
     lazy = warehouse.scan_hits(wh, start=_EPOCH_DATE, end=end, columns=cols)
     hits = lazy.filter(pl.col(user_col).is_not_null()).collect()
     if hits.is_empty():
-        return pl.DataFrame(schema={"user": pl.Utf8, "last_local_ts": pl.Datetime("us")})
-    inter = interactions(label_hits(hits, config=config))
-    return (
-        inter.filter(pl.col("user").is_in(list(users)))
-        .group_by("user")
-        .agg(pl.col("local_ts").max().alias("last_local_ts"))
-    )
+        return _no_last()
+    return _last_of(interactions(label_hits(hits, config=config)), users)
 
 
 def _report_time(wh: Path, config: Config) -> dt.datetime:
@@ -127,7 +146,9 @@ def _matrix_rows(
     ally_last: dict[tuple[str, str], dt.datetime],
 ) -> list[MatrixTable]:
     tables: list[MatrixTable] = []
-    zero = {name: 0 for name in ("sessions", "bounces", "pageviews", "unique_pageviews", "exits")}
+    zero: dict[str, Any] = {
+        name: 0 for name in ("sessions", "bounces", "pageviews", "unique_pageviews", "exits")
+    }
     zero["time_on_page"] = 0.0
     for e in config.events:
         zero[f"ev_{e.name}"] = 0
@@ -177,20 +198,265 @@ def _row(
     return row
 
 
+@dataclass(frozen=True)
+class HitSummary:
+    """What the report needs of a period's hits (bots included) besides its sessions."""
+
+    hits: int
+    bot_hits: int
+    first_local: dt.datetime | None
+    last_local: dt.datetime | None
+    sources: frozenset[str]
+    #: human hits of user names the allies table does not know: user, hits, last_seen
+    unknown: pl.DataFrame
+
+
+def _summarize(labelled: pl.DataFrame, known: set[str] | frozenset[str]) -> HitSummary:
+    human = labelled.filter(~pl.col("is_bot"))
+    unknown = (
+        human.filter(pl.col("user").is_not_null() & ~pl.col("user").is_in(list(known)))
+        .group_by("user")
+        .agg(pl.len().cast(pl.Int64).alias("hits"), pl.col("local_ts").max().alias("last_seen"))
+    )
+    local = labelled.get_column("local_ts")
+    return HitSummary(
+        hits=labelled.height,
+        bot_hits=int(labelled.get_column("is_bot").sum()),
+        first_local=local.min(),  # type: ignore[arg-type]
+        last_local=local.max(),  # type: ignore[arg-type]
+        sources=frozenset(labelled.get_column("source").unique().to_list()),
+        unknown=unknown,
+    )
+
+
+def _combine(parts: list[HitSummary]) -> HitSummary:
+    """One summary for several days: sums, extremes, union, unknown users re-aggregated."""
+    firsts = [p.first_local for p in parts if p.first_local is not None]
+    lasts = [p.last_local for p in parts if p.last_local is not None]
+    frames = [p.unknown for p in parts]
+    unknown = (
+        pl.concat(frames).group_by("user").agg(pl.col("hits").sum(), pl.col("last_seen").max())
+        if frames
+        else pl.DataFrame(
+            schema={"user": pl.Utf8, "hits": pl.Int64, "last_seen": pl.Datetime("us")}
+        )
+    )
+    return HitSummary(
+        hits=sum(p.hits for p in parts),
+        bot_hits=sum(p.bot_hits for p in parts),
+        first_local=min(firsts) if firsts else None,
+        last_local=max(lasts) if lasts else None,
+        sources=frozenset().union(*(p.sources for p in parts)),
+        unknown=unknown,
+    )
+
+
+@dataclass
+class _Month:
+    """The month's sessions and summary, last connections, and the previous month if whole."""
+
+    sess: pl.DataFrame
+    summary: HitSummary
+    last: pl.DataFrame  # user, last_local_ts: over the whole store up to the month's end
+    prev_sess: pl.DataFrame | None
+
+
+def _no_data(wh: Path, month: str) -> NoDataError:
+    return NoDataError(f"{wh}: no hits stored for {month}; ingest that month's logs first")
+
+
+def _month_local(
+    wh: Path, month: str, start: dt.date, end: dt.date, config: Config, known: set[str]
+) -> _Month:
+    hits = _read_hits(wh, start, end, config)
+    if hits.is_empty():
+        raise _no_data(wh, month)
+    labelled, sess = _sessionized(hits, config)
+    del hits
+    summary = _summarize(labelled, known)
+    del labelled
+    last = _last_connections(wh, end, config, known)
+    p_start, p_end = month_bounds(previous_month(month))
+    prev_hits = _read_hits(wh, p_start, p_end, config)
+    local = prev_hits.get_column("ts").dt.convert_time_zone(config.timezone).dt.date()
+    prev_sess = None
+    if _covers_month(local.min(), local.max(), p_start, p_end):  # type: ignore[arg-type]
+        prev_sess = _sessionized(prev_hits, config)[1]
+    return _Month(sess, summary, last, prev_sess)
+
+
+# --- one task per Lima day (executors, Dask) ---------------------------------------------------
+
+#: Session ids of day d are offset by ``d.toordinal()`` times this: unique across days.
+DAY_SESSION_STRIDE = 1_000_000_000
+
+
+@dataclass(frozen=True)
+class DayTask:
+    """One Lima day of the store to read, interpret and sessionize.
+
+    ``files`` are the committed parts the client listed, with their sizes (a worker that sees
+    other files fails instead of reading them). ``last_only``: a span of older history, read
+    only for the known users' last connections.
+    """
+
+    day: dt.date
+    files: tuple[tuple[str, int], ...]
+    config: Config
+    known: frozenset[str]
+    last_only: bool = False
+
+
+@dataclass(frozen=True)
+class DayResult:
+    """A day's sessions (ids unique across days) and summary, and its users' last hits."""
+
+    day: dt.date
+    last: pl.DataFrame
+    sess: pl.DataFrame | None = None
+    summary: HitSummary | None = None
+    #: every session row's Lima date is ``day`` (else the client re-sessionizes the period)
+    exact: bool = True
+
+
+def _read_files(files: tuple[tuple[str, int], ...], config: Config) -> pl.DataFrame:
+    for name, size in files:
+        try:
+            found: int | None = os.stat(name).st_size
+        except OSError:
+            found = None
+        if found != size:
+            what = "not found" if found is None else "not the file the client listed"
+            raise WarehouseError(
+                f"{name}: {what} on {socket.gethostname()}; the warehouse must be on storage "
+                "every worker sees at the same path (or an ingest changed it: run again)"
+            )
+    paths = [Path(name) for name, _ in files]
+    return warehouse._scan(paths, warehouse.HITS_SCHEMA, _hit_columns(config)).collect()
+
+
+def report_day(task: DayTask) -> DayResult:
+    """Read, interpret and sessionize one day's partition (a top-level task for any executor).
+
+    Sessions never cross midnight, so a day sessionized alone cuts the same sessions as its
+    whole month does.
+    """
+    config = task.config
+    hits = _read_files(task.files, config)
+    if task.last_only:
+        hits = hits.filter(pl.col(config.user_field.column).is_not_null())
+        if hits.is_empty():
+            return DayResult(task.day, _no_last())
+        return DayResult(
+            task.day, _last_of(interactions(label_hits(hits, config=config)), task.known)
+        )
+    labelled, sess = _sessionized(hits, config)
+    exact = bool(sess.get_column("local_date").eq(task.day).all())
+    sess = sess.with_columns(pl.col("session") + task.day.toordinal() * DAY_SESSION_STRIDE)
+    return DayResult(
+        task.day, _last_of(sess, task.known), sess, _summarize(labelled, task.known), exact
+    )
+
+
+def _merge_sessions(days: list[DayResult], config: Config) -> pl.DataFrame:
+    """The days' sessions as one ``sessionize`` of the period gives them (same order and ids)."""
+    merged = pl.concat([d.sess for d in days if d.sess is not None])
+    if not all(d.exact for d in days):  # the store's dates are not the config's time zone's
+        return sessionize(merged.select(INTERACTION_COLUMNS), config=config)
+    merged = merged.sort(list(SESSION_ORDER))
+    new = pl.col("session") != pl.col("session").shift(1)
+    return merged.with_columns(new.fill_null(True).cum_sum().cast(pl.Int64).alias("session"))
+
+
+def _merge_last(frames: list[pl.DataFrame]) -> pl.DataFrame:
+    if not frames:
+        return _no_last()
+    return pl.concat(frames).group_by("user").agg(pl.col("last_local_ts").max())
+
+
+def _month_by_day(
+    ex: cf.Executor,
+    wh: Path,
+    month: str,
+    start: dt.date,
+    end: dt.date,
+    config: Config,
+    known: set[str],
+) -> _Month:
+    """The month, its previous month and older history as tasks: one per day, one per older
+    month (last connections only); the client merges their small results."""
+    p_start, p_end = month_bounds(previous_month(month))
+    listed: dict[dt.date, list[tuple[str, int]]] = {}
+    try:
+        for day, _, path in warehouse.committed_parts(wh, warehouse.HITS, end=end):
+            listed.setdefault(day, []).append((str(path), path.stat().st_size))
+    except OSError as exc:
+        raise WarehouseError(f"{wh}: cannot list the store: {exc.strerror or exc}") from None
+    if not any(day >= start for day in listed):
+        raise _no_data(wh, month)
+    users = frozenset(known)
+    tasks: list[DayTask] = []
+    history: dict[dt.date, list[tuple[str, int]]] = {}
+    for day, files in sorted(listed.items()):
+        if day >= p_start:
+            tasks.append(DayTask(day, tuple(files), config, users))
+        else:
+            history.setdefault(day.replace(day=1), []).extend(files)
+    tasks += [
+        DayTask(first, tuple(files), config, users, last_only=True)
+        for first, files in sorted(history.items())
+    ]
+    futures = [ex.submit(report_day, task) for task in tasks]
+    try:
+        results: list[DayResult] = [f.result() for f in futures]
+    except BaseException:
+        for f in futures:
+            f.cancel()
+        raise
+    days = [r for r in results if r.sess is not None and r.day >= start]
+    summary = _combine([r.summary for r in days if r.summary is not None])
+    if summary.hits == 0:
+        raise _no_data(wh, month)
+    prev_days = [r for r in results if r.sess is not None and r.day < start]
+    prev = _combine([r.summary for r in prev_days if r.summary is not None])
+    prev_sess = None
+    if (
+        prev.first_local is not None
+        and prev.last_local is not None
+        and _covers_month(prev.first_local.date(), prev.last_local.date(), p_start, p_end)
+    ):
+        prev_sess = _merge_sessions(prev_days, config)
+    return _Month(
+        sess=_merge_sessions(days, config),
+        summary=summary,
+        last=_merge_last([r.last for r in results]),
+        prev_sess=prev_sess,
+    )
+
+
 def build_report(
     month: str,
     *,
     warehouse_dir: str | Path,
     allies: str | Path | pl.DataFrame,
     config: Config | None = None,
+    scheduler: str | None = None,
+    executor: cf.Executor | None = None,
 ) -> MonthReport:
     """Build the typed report for ``month`` (``YYYY-MM``) from the store and the allies table.
 
     The allies table is validated first, so a bad table stops everything before any work.
+    With ``scheduler`` (a Dask scheduler address) or ``executor`` (any concurrent.futures
+    Executor), each Lima day is read, interpreted and sessionized by its own task
+    (``report_day``), and the client merges the results: the report is the same as a local one.
     """
     config = config or Config()
     start, end = month_bounds(month)
-    wh = Path(warehouse_dir)
+    wh = warehouse_path(warehouse_dir)
+    if scheduler is not None:
+        parse_address(scheduler)
+        if executor is not None:
+            raise ConfigError("build_report: give a scheduler or an executor, not both")
     table = allies if isinstance(allies, pl.DataFrame) else allies_mod.load_allies(allies)
     table = table.with_columns(
         pl.col("usuario").map_elements(normalize_user, return_dtype=pl.Utf8).alias("usuario")
@@ -202,10 +468,21 @@ def build_report(
 
     if not wh.is_dir():
         raise InputError(f"{wh}: no such warehouse directory (run 'logmetrics ingest' first)")
-    hits = _read_hits(wh, start, end, config)
-    if hits.is_empty():
-        raise NoDataError(f"{wh}: no hits stored for {month}; ingest that month's logs first")
-    labelled, sess = _sessionized(hits, config)
+    if scheduler is None and executor is None:
+        data = _month_local(wh, month, start, end, config, known)
+    else:
+        ex = executor
+        if ex is None:
+            from .cluster import dask_executor
+
+            assert scheduler is not None
+            ex = dask_executor(scheduler)
+        try:
+            data = _month_by_day(ex, wh, month, start, end, config, known)
+        finally:
+            if executor is None:
+                ex.shutdown(wait=False, cancel_futures=True)
+    sess = data.sess
 
     # per ally: sum of its accounts' components
     user_comp = components(sess.filter(pl.col("user").is_in(list(known))), by="user", config=config)
@@ -216,26 +493,19 @@ def build_report(
     for key, idx in by_ally.items():
         ally_comp[key] = sum_components(user_comp[idx], config=config)
 
-    last = _last_connections(wh, end, config, known)
     ally_last: dict[tuple[str, str], dt.datetime] = {}
-    for u, ts in last.iter_rows():
+    for u, ts in data.last.iter_rows():
         key = user_ally[u]
         if key not in ally_last or ts > ally_last[key]:
             ally_last[key] = ts
 
     matrices = _matrix_rows(config, ally_frame, ally_comp, ally_last)
 
-    human = labelled.filter(~pl.col("is_bot"))
-    unknown_users = _unknown_users(human, sess, known)
-    coverage = _coverage(wh, labelled, sess, start, end)
+    unknown_users = _unknown_users(data.summary.unknown, sess)
+    coverage = _coverage(wh, data.summary, sess, start, end)
     daily = _daily(sess, start, end)
     logins_by_region = _logins_by_region(config, ally_frame, ally_comp)
-
-    prev_totals = None
-    p_start, p_end = month_bounds(previous_month(month))
-    prev_hits = _read_hits(wh, p_start, p_end, config)
-    if _covers_month(prev_hits, p_start, p_end, config):
-        prev_totals = _totals(_sessionized(prev_hits, config)[1], config)
+    prev_totals = _totals(data.prev_sess, config) if data.prev_sess is not None else None
 
     known_sess = sess.filter(pl.col("user").is_in(list(known)))
     user_tipo = {u: tipo_of[user_ally[u]] for u in known}
@@ -257,30 +527,27 @@ def build_report(
     )
 
 
-def _covers_month(hits: pl.DataFrame, start: dt.date, end: dt.date, config: Config) -> bool:
+def _covers_month(
+    first: dt.date | None, last: dt.date | None, start: dt.date, end: dt.date
+) -> bool:
     """Whether the store holds that month as a whole, not a sliver (a few hits of its last night
-    read from the next month's first log): hits within its first and its last three days."""
-    if hits.is_empty():
+    read from the next month's first log): Lima dates of its first and last hits within its
+    first and its last three days."""
+    if first is None or last is None:
         return False
-    local = hits.get_column("ts").dt.convert_time_zone(config.timezone).dt.date()
-    first, last = local.min(), local.max()
     slack = dt.timedelta(days=2)
-    return bool(first <= start + slack and last >= end - slack)  # type: ignore[operator]
+    return first <= start + slack and last >= end - slack
 
 
-def _unknown_users(human: pl.DataFrame, sess: pl.DataFrame, known: set[str]) -> list[UnknownUser]:
-    unknown = human.filter(pl.col("user").is_not_null() & ~pl.col("user").is_in(list(known)))
+def _unknown_users(unknown: pl.DataFrame, sess: pl.DataFrame) -> list[UnknownUser]:
     if unknown.is_empty():
         return []
-    hits = unknown.group_by("user").agg(
-        pl.len().alias("hits"), pl.col("local_ts").max().alias("last_seen")
-    )
     sessions = (
         sess.filter(pl.col("user").is_not_null())
         .group_by("user")
         .agg(pl.col("session").n_unique().alias("sessions"))
     )
-    merged = hits.join(sessions, on="user", how="left").sort(
+    merged = unknown.join(sessions, on="user", how="left").sort(
         ["hits", "user"], descending=[True, False]
     )
     return [
@@ -291,18 +558,17 @@ def _unknown_users(human: pl.DataFrame, sess: pl.DataFrame, known: set[str]) -> 
 
 
 def _coverage(
-    wh: Path, labelled: pl.DataFrame, sess: pl.DataFrame, start: dt.date, end: dt.date
+    wh: Path, summary: HitSummary, sess: pl.DataFrame, start: dt.date, end: dt.date
 ) -> Coverage:
     stats = warehouse.ingest_stats(wh, start=start, end=end)
-    bots = int(labelled.get_column("is_bot").sum())
     return Coverage(
-        first_hit=labelled.get_column("local_ts").min(),  # type: ignore[arg-type]
-        last_hit=labelled.get_column("local_ts").max(),  # type: ignore[arg-type]
-        hits=labelled.height,
-        bot_hits=bots,
-        human_hits=labelled.height - bots,
+        first_hit=summary.first_local,
+        last_hit=summary.last_local,
+        hits=summary.hits,
+        bot_hits=summary.bot_hits,
+        human_hits=summary.hits - summary.bot_hits,
         interaction_hits=sess.height,
-        files=labelled.get_column("source").n_unique(),
+        files=len(summary.sources),
         lines_rejected=int(stats.get("lines_rejected", 0)),
     )
 
