@@ -275,7 +275,9 @@ def _month_local(
     del hits
     summary = _summarize(labelled, known)
     del labelled
-    last = _last_connections(wh, end, config, known)
+    # the month's own interaction hits are already sessionized: read only older history
+    before = start - dt.timedelta(days=1)
+    last = _merge_last([_last_of(sess, known), _last_connections(wh, before, config, known)])
     p_start, p_end = month_bounds(previous_month(month))
     prev_hits = _read_hits(wh, p_start, p_end, config)
     local = prev_hits.get_column("ts").dt.convert_time_zone(config.timezone).dt.date()
