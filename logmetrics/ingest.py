@@ -37,8 +37,14 @@ Decisions an operator can rely on:
   refusal in a rebuild commits nothing at all.
 - **Parallelism.** ``jobs > 1`` parses chunks of one file and of several files at once in
   ``spawn`` processes (call ``ingest`` under ``if __name__ == "__main__":`` in scripts); plain
-  chunks are re-read by the workers, .gz chunks are sent decompressed. Files of one source are
-  read one after the other, since each resumes where the previous one stopped.
+  chunks are re-read by the workers (the parent keeps only their CRC), .gz chunks are sent
+  decompressed. The workers are started before the lock is taken, so their imports overlap
+  with the parent's work; each runs one polars thread (``POLARS_MAX_THREADS=1`` unless set),
+  and chunks are ``POOL_CHUNK_BYTES`` (8 MB) so every worker has work until the end of a
+  file and at most ``2 * jobs`` chunks are in flight. Files of one source are
+  read one after the other, since each resumes where the previous one stopped. With
+  ``scheduler`` (a Dask scheduler address) the same tasks run on a cluster (see ``cluster``):
+  each chunk's bytes travel with its task, the warehouse must be on storage every worker sees.
 """
 
 from __future__ import annotations
@@ -65,6 +71,7 @@ import polars as pl
 
 from . import formats, parse, sources
 from . import warehouse as wh
+from .cluster import parse_address, warehouse_path
 from .config import Config
 from .errors import ConfigError, IngestRefused, InputError, LogmetricsError
 from .sources import FINGERPRINT_BYTES, ByteStream, Chunk, TruncatedGzip
@@ -77,6 +84,12 @@ REFUSE_RATIO = 0.5
 REFUSE_MIN_LINES = 20
 
 ProgressFn = Callable[[int, int], None]
+
+#: Bytes of complete lines per chunk task: bounds the memory of each parse (inline or remote).
+CHUNK_BYTES = 32 << 20
+#: ... with the local process pool (``jobs > 1``): smaller, so there are enough tasks to keep
+#: every worker busy until the end of a file, and each worker's footprint stays small.
+POOL_CHUNK_BYTES = 8 << 20
 
 
 # --- the chunk task (top level: process pools and clusters import it by name) ---------------
@@ -317,11 +330,57 @@ class _InlineExecutor(cf.Executor):
         return fut
 
 
-def _make_executor(jobs: int) -> cf.Executor:
+def _make_executor(
+    jobs: int,
+    *,
+    scheduler: str | None = None,
+    warehouse: Path | None = None,
+    spec: str | None = None,
+) -> cf.Executor:
+    if scheduler is not None:
+        from .cluster import dask_executor  # only now: Dask is an optional extra
+
+        return dask_executor(scheduler, warehouse=warehouse)
     if jobs == 1:
         return _InlineExecutor()
-    # spawn: forking a process that already runs polars threads can deadlock
-    return cf.ProcessPoolExecutor(max_workers=jobs, mp_context=multiprocessing.get_context("spawn"))
+    return _start_pool(jobs, spec)
+
+
+def _worker_init(spec: str | None) -> None:
+    """Runs once in each pool worker, while the parent is still reading: warm the format."""
+    if spec is not None:
+        _compiled(spec)
+
+
+def _noop() -> None:
+    return None
+
+
+def _start_pool(jobs: int, spec: str | None = None) -> cf.ProcessPoolExecutor:
+    """A process pool whose ``jobs`` workers are started now, each with one polars thread.
+
+    ``spawn``: forking a process that already runs polars threads can deadlock. The workers are
+    spawned at once (not on demand), so their imports overlap with the parent's discovery,
+    lock and recovery. ``POLARS_MAX_THREADS=1`` (unless the operator set it) is in their
+    environment before they import polars: N single-threaded workers on N cores, not N pools of
+    N threads fighting over them and each holding per-thread allocator arenas.
+    """
+    pool = cf.ProcessPoolExecutor(
+        max_workers=jobs,
+        mp_context=multiprocessing.get_context("spawn"),
+        initializer=_worker_init,
+        initargs=(spec,),
+    )
+    added = "POLARS_MAX_THREADS" not in os.environ
+    if added:
+        os.environ["POLARS_MAX_THREADS"] = "1"
+    try:
+        for _ in range(jobs):  # a spawn pool starts one worker per submit while none is idle
+            pool.submit(_noop)
+    finally:
+        if added:
+            os.environ.pop("POLARS_MAX_THREADS", None)
+    return pool
 
 
 # --- the run ----------------------------------------------------------------------------------
@@ -744,6 +803,8 @@ class _Run:
                 final=final,
                 tail=tail,
                 split_at=job.old_offset if self.window is not None else None,
+                # a pool re-reads plain chunks itself: the parent keeps only their CRC
+                keep_data=self.send_data or probe.gzip,
             )
             for chunk in chunks:
                 if chunk.start == job.start and job.state.open_tail:
@@ -777,7 +838,7 @@ class _Run:
             timezone=self.tz,
             ingested_at=self.ingested_at,
             data=chunk.data if (self.send_data or job.probe.gzip) else None,
-            crc=None if (self.send_data or job.probe.gzip) else zlib.crc32(chunk.data),
+            crc=None if (self.send_data or job.probe.gzip) else chunk.crc,
             staging=self.staging,
             window=window,
             outside=window is None or chunk.start >= job.old_offset,
@@ -991,10 +1052,11 @@ def ingest(
     final: bool = False,
     rebuild: tuple[dt.date, dt.date] | None = None,
     progress: ProgressFn | None = None,
-    chunk_bytes: int = 32 << 20,
+    chunk_bytes: int | None = None,
     lock_timeout: float = 10.0,
     commit_interval: float = 1.0,
     executor: cf.Executor | None = None,
+    scheduler: str | None = None,
 ) -> IngestSummary:
     """Ingest what is new in ``paths`` into ``warehouse``; see the module docstring.
 
@@ -1003,27 +1065,77 @@ def ingest(
     compressed bytes for .gz). A second ingest waits ``lock_timeout`` seconds for the lock, then
     raises WarehouseLocked. The manifest is committed at most every ``commit_interval`` seconds
     (0: after every chunk) and at the end, so thousands of small files do not rewrite it
-    thousands of times. ``executor`` (any concurrent.futures.Executor, e.g. a Dask client's)
-    runs the chunk tasks instead of ``jobs`` local processes.
+    thousands of times. ``chunk_bytes`` defaults to ``CHUNK_BYTES``, or ``POOL_CHUNK_BYTES``
+    for the local process pool of ``jobs > 1``. ``executor`` (any concurrent.futures.Executor,
+    e.g. a Dask client's) runs the chunk tasks instead of ``jobs`` local processes;
+    ``scheduler`` (``tcp://HOST:8786``) runs them on that Dask cluster (the warehouse must be a
+    path every worker sees).
     """
     t0 = time.monotonic()
     if jobs < 1:
         raise ConfigError(f"jobs: must be at least 1, got {jobs}")
-    if chunk_bytes < 1:
+    if chunk_bytes is not None and chunk_bytes < 1:
         raise ConfigError(f"chunk_bytes: must be positive, got {chunk_bytes}")
     if rebuild is not None and rebuild[0] > rebuild[1]:
         raise ConfigError(f"rebuild: start {rebuild[0]} is after end {rebuild[1]}")
+    if scheduler is not None:
+        parse_address(scheduler)
+        if executor is not None:
+            raise ConfigError("ingest: give a scheduler or an executor, not both")
+    root = warehouse_path(warehouse)
     spec = log_format or config.log_format
     _compiled(spec)  # a bad format fails before anything is touched
     files = sources.discover(paths)
-    root = Path(warehouse)
     summary = IngestSummary(warehouse=str(root))
+    # the local pool starts now: its workers import while the parent locks, recovers and reads
+    early = _start_pool(jobs, spec) if executor is None and scheduler is None and jobs > 1 else None
+    if chunk_bytes is None:
+        chunk_bytes = POOL_CHUNK_BYTES if early is not None else CHUNK_BYTES
+    try:
+        summary = _ingest_locked(
+            files, root=root, summary=summary, early=early, executor=executor,
+            scheduler=scheduler, jobs=jobs, spec=spec, config=config, final=final,
+            rebuild=rebuild, progress=progress, chunk_bytes=chunk_bytes,
+            lock_timeout=lock_timeout, commit_interval=commit_interval,
+        )  # fmt: skip
+    finally:
+        if early is not None:
+            early.shutdown(wait=True, cancel_futures=True)
+    _count(summary)
+    summary.seconds = time.monotonic() - t0
+    log.info("%s", summary.line())
+    return summary
+
+
+def _ingest_locked(
+    files: list[Path],
+    *,
+    root: Path,
+    summary: IngestSummary,
+    early: cf.Executor | None,
+    executor: cf.Executor | None,
+    scheduler: str | None,
+    jobs: int,
+    spec: str,
+    config: Config,
+    final: bool,
+    rebuild: tuple[dt.date, dt.date] | None,
+    progress: ProgressFn | None,
+    chunk_bytes: int,
+    lock_timeout: float,
+    commit_interval: float,
+) -> IngestSummary:
     with wh.locked(root, timeout=lock_timeout):
         manifest = wh.recover(root)
         own = executor is None
-        ex = _make_executor(jobs) if own else executor
-        assert ex is not None
-        workers = jobs if own else max(jobs, 2)
+        if early is not None:
+            ex: cf.Executor = early
+        elif own:
+            ex = _make_executor(jobs, scheduler=scheduler, warehouse=root, spec=spec)
+        else:
+            assert executor is not None
+            ex = executor
+        workers = getattr(ex, "workers", jobs) if own else max(jobs, 2)
         run = _Run(
             root=root,
             manifest=manifest,
@@ -1038,7 +1150,8 @@ def ingest(
             summary=summary,
             # a pool re-reads plain chunks from the page cache: the parent then holds no chunk
             # bytes, and nothing big is pickled; decompressed .gz content has to travel
-            send_data=isinstance(ex, _InlineExecutor),
+            # (and a cluster's workers need not see the logs)
+            send_data=isinstance(ex, _InlineExecutor) or scheduler is not None,
             commit_interval=commit_interval,
         )
         try:
@@ -1060,9 +1173,6 @@ def ingest(
         finally:
             if own:
                 ex.shutdown(wait=True)
-    _count(summary)
-    summary.seconds = time.monotonic() - t0
-    log.info("%s", summary.line())
     return summary
 
 

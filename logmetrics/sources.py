@@ -268,11 +268,14 @@ class Chunk:
     end: int
     first_line_no: int
     lines: int
+    #: the bytes [start, end); empty when the chunks were cut with ``keep_data=False``
     data: bytes
     #: fingerprint of the up-to-FINGERPRINT_BYTES bytes before ``end`` (the resume checkpoint)
     check: str
     #: whether the chunk ends at EOF with a line that has no newline (only when final)
     open_tail: bool = False
+    #: zlib.crc32 of the bytes, computed instead of keeping them (``keep_data=False``)
+    crc: int | None = None
 
 
 def iter_chunks(
@@ -284,24 +287,34 @@ def iter_chunks(
     final: bool,
     tail: bytes = b"",
     split_at: int | None = None,
+    keep_data: bool = True,
 ) -> Iterator[Chunk]:
     """Cut a block stream (beginning at ``start``) into newline-ended chunks of ~``chunk_bytes``.
 
     ``tail`` is the content just before ``start`` (for the first chunk's checkpoint). With
     ``split_at`` (an offset on a line boundary) no chunk straddles that offset: a rebuild needs
     re-parsed and never-seen content in separate chunks. A final stream's last line without a
-    newline becomes its own last bit of the final chunk; otherwise it is held back.
+    newline becomes its own last bit of the final chunk; otherwise it is held back. With
+    ``keep_data=False`` a chunk carries the CRC-32 of its bytes instead of the bytes (a caller
+    whose workers re-read them from the file saves a copy of the whole content).
     """
     pos = start
     prev = tail[-FINGERPRINT_BYTES:]
     line_no = first_line_no
+    # one buffer, reused: blocks are appended, each chunk is cut from its front
+    buf = bytearray()
 
-    def make(data: bytes, open_tail: bool = False) -> Chunk:
+    def take(cut: int, open_tail: bool = False) -> Chunk:
+        """The chunk of ``buf[:cut]``, removed from ``buf``."""
         nonlocal pos, prev, line_no
-        lines = data.count(b"\n") + (1 if open_tail else 0)
-        window = (prev + data[-FINGERPRINT_BYTES:])[-FINGERPRINT_BYTES:]
-        chunk = Chunk(pos, pos + len(data), line_no, lines, data, fingerprint(window), open_tail)
-        pos += len(data)
+        lines = buf.count(b"\n", 0, cut) + (1 if open_tail else 0)
+        with memoryview(buf) as mv, mv[:cut] as view:
+            window = (prev + bytes(view[max(0, cut - FINGERPRINT_BYTES) :]))[-FINGERPRINT_BYTES:]
+            data = bytes(view) if keep_data else b""
+            crc = None if keep_data else zlib.crc32(view)
+        del buf[:cut]
+        chunk = Chunk(pos, pos + cut, line_no, lines, data, fingerprint(window), open_tail, crc)
+        pos += cut
         prev = window
         line_no += lines
         return chunk
@@ -311,34 +324,24 @@ def iter_chunks(
             return min(chunk_bytes, split_at - pos)
         return chunk_bytes
 
-    def cut_point(buf: bytes, lim: int) -> int:
+    def cut_point(lim: int) -> int:
         """Index after the last newline within ``lim`` bytes (or the first one after), or -1."""
         cut = buf.rfind(b"\n", 0, lim)
         if cut < 0:
             cut = buf.find(b"\n", lim)  # one line longer than a chunk: take it whole
         return cut + 1 if cut >= 0 else -1
 
-    parts: list[bytes] = []  # joined once per chunk: one copy, not one per block
-    size = 0
     for block in blocks:
-        parts.append(block)
-        size += len(block)
-        while size >= limit():
-            buf = b"".join(parts)
-            cut = cut_point(buf, limit())
+        buf += block
+        while len(buf) >= limit():
+            cut = cut_point(limit())
             if cut < 0:
-                parts = [buf]
                 break
-            rest = buf[cut:]
-            parts, size = ([rest] if rest else []), len(rest)
-            yield make(buf[:cut] if rest else buf)
-    buf = b"".join(parts)
-    del parts
+            yield take(cut)
     while buf:
-        cut = cut_point(buf, limit()) if len(buf) > limit() else buf.rfind(b"\n") + 1
+        cut = cut_point(limit()) if len(buf) > limit() else buf.rfind(b"\n") + 1
         if cut <= 0:
             if final:
-                yield make(buf, open_tail=True)
+                yield take(len(buf), open_tail=True)
             return
-        data, buf = (buf[:cut], buf[cut:]) if cut < len(buf) else (buf, b"")
-        yield make(data)
+        yield take(cut)

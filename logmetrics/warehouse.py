@@ -56,7 +56,6 @@ from pathlib import Path
 from typing import Any
 
 import polars as pl
-import pyarrow.parquet as pq
 
 from .errors import WarehouseError, WarehouseLocked
 
@@ -636,6 +635,8 @@ def ingest_stats(warehouse: str | Path, *, start: dt.date, end: dt.date) -> dict
     ``files`` are the last paths seen of the sources with hits in the range; rejected lines
     count by their date (see the module docstring).
     """
+    import pyarrow.parquet as pq  # only here: the ingest path does not need it
+
     root = Path(warehouse)
     _require(root)
     man = load_manifest(root)
