@@ -182,24 +182,11 @@ def _write_json_durably(obj: Any, path: Path) -> None:
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, path)
-    except (OSError, pl.exceptions.PolarsError) as exc:
-        # polars reports I/O failures (a full disk) as its own ComputeError
+    except OSError as exc:
         with contextlib.suppress(OSError):
             tmp.unlink()
         raise WarehouseError(f"{path}: cannot write: {_io_reason(exc)}") from None
     fsync_dir(path.parent)
-
-
-def _io_reason(exc: BaseException) -> str:
-    """The operator-facing cause of a write failure, in one line."""
-    if isinstance(exc, OSError) and exc.strerror:
-        return exc.strerror
-    text = " ".join(str(exc).split())
-    for known in ("No space left on device", "Disk quota exceeded", "Permission denied",
-                  "Read-only file system"):  # fmt: skip
-        if known in text:
-            return known
-    return text[:200]
 
 
 # --- manifest ------------------------------------------------------------------------------
