@@ -85,9 +85,40 @@ def label_hits(hits: pl.DataFrame, *, config: Config) -> pl.DataFrame:
     """
     hits = hits.with_columns(_user_expr(config, hits.columns).alias("user"))
     bots = bot_table(hits.get_column("user_agent").unique().to_list(), config=config)
-    hits = hits.join(bots, on="user_agent", how="left", nulls_equal=True)
+    hits = hits.join(bots, on="user_agent", how="left", nulls_equal=True, maintain_order="left")
     hits = normalize_users(hits)
 
+    # Rules depend only on (method, path, status): decide each distinct request once, then
+    # join back; a month has far fewer distinct requests than hits.
+    requests = hits.select("method", "path", "status").unique()
+    requests = requests.with_columns(_rule_exprs(config)).select(
+        "method", "path", "status", "_event", "_page_candidate"
+    )
+    hits = hits.join(
+        requests,
+        on=["method", "path", "status"],
+        how="left",
+        nulls_equal=True,
+        maintain_order="left",
+    )
+
+    human = ~pl.col("is_bot")
+    local = pl.col("ts").dt.convert_time_zone(config.timezone).dt.replace_time_zone(None)
+    is_pageview = human & pl.col("_page_candidate")
+    return (
+        hits.with_columns(
+            pl.when(human).then(pl.col("_event")).otherwise(None).alias("event"),
+            is_pageview.alias("is_pageview"),
+            local.alias("local_ts"),
+            pl.when(is_pageview).then(pl.col("path").fill_null("")).otherwise(None).alias("page"),
+        )
+        .with_columns(pl.col("local_ts").dt.date().alias("local_date"))
+        .drop("_event", "_page_candidate")
+    )
+
+
+def _rule_exprs(config: Config) -> list[pl.Expr]:
+    """``_event`` (first matching event rule) and ``_page_candidate`` (a page view if human)."""
     path = pl.col("path").fill_null("")
     status = pl.col("status").cast(pl.Int64)
     method = pl.col("method").fill_null("")
@@ -95,7 +126,6 @@ def label_hits(hits: pl.DataFrame, *, config: Config) -> pl.DataFrame:
     for rule in reversed(config.events):  # first rule in the config wins
         cond = (method == rule.method) & status.is_in(list(rule.statuses)) & _path_match(rule)
         event = pl.when(cond).then(pl.lit(rule.name)).otherwise(event)
-    event = pl.when(pl.col("is_bot")).then(pl.lit(None, dtype=pl.Utf8)).otherwise(event)
 
     lower = path.str.to_lowercase()
     static = pl.lit(False)
@@ -106,27 +136,14 @@ def label_hits(hits: pl.DataFrame, *, config: Config) -> pl.DataFrame:
     excluded = pl.lit(False)
     for prefix in config.page_excluded_prefixes:
         excluded = excluded | path.str.starts_with(prefix)
-
-    tz = config.timezone
-    local = pl.col("ts").dt.convert_time_zone(tz).dt.replace_time_zone(None)
-    return (
-        hits.with_columns(event.alias("event"))
-        .with_columns(
-            (
-                ~pl.col("is_bot")
-                & pl.col("event").is_null()
-                & method.is_in(list(config.page_methods))
-                & status.is_in(list(config.page_statuses))
-                & ~static
-                & ~excluded
-            ).alias("is_pageview"),
-            local.alias("local_ts"),
-        )
-        .with_columns(
-            pl.col("local_ts").dt.date().alias("local_date"),
-            pl.when(pl.col("is_pageview")).then(path).otherwise(None).alias("page"),
-        )
+    candidate = (
+        event.is_null()
+        & method.is_in(list(config.page_methods))
+        & status.is_in(list(config.page_statuses))
+        & ~static
+        & ~excluded
     )
+    return [event.alias("_event"), candidate.fill_null(False).alias("_page_candidate")]
 
 
 INTERACTION_COLUMNS = (
