@@ -15,7 +15,8 @@ if [ ${#need[@]} -gt 0 ]; then
     echo "test.sh: installing ${need[*]} with apt-get" >&2
     export DEBIAN_FRONTEND=noninteractive
     apt-get update -qq || true
-    apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+    apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null \
+      || echo "test.sh: apt-get could not install ${need[*]}; the tests that need them will skip" >&2
   else
     echo "test.sh: not root; ${need[*]} missing, the tests that need them will skip" >&2
   fi
