@@ -78,10 +78,22 @@ def rates(row: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def component_names(config: Config) -> tuple[str, ...]:
+    """The additive components plus one ``ev_<name>`` count per event rule."""
+    return (*COMPONENTS, *(f"ev_{r.name}" for r in config.events))
+
+
+def zero_components(config: Config) -> dict[str, Any]:
+    """The components of a group with no interaction hit (an idle ally)."""
+    out: dict[str, Any] = dict.fromkeys(component_names(config), 0)
+    out["time_on_page"] = 0.0
+    return out
+
+
 def sum_components(frame: pl.DataFrame, *, config: Config) -> dict[str, Any]:
     """Add up the components of several groups (e.g. an ally's accounts, or a whole matrix)."""
     out: dict[str, Any] = {}
-    for name in (*COMPONENTS, *(f"ev_{r.name}" for r in config.events)):
+    for name in component_names(config):
         out[name] = frame.get_column(name).sum() if name in frame.columns else 0
     out["time_on_page"] = float(out["time_on_page"] or 0.0)
     return out

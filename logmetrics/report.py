@@ -32,7 +32,7 @@ from .classify import HIT_COLUMNS, INTERACTION_COLUMNS, interactions, label_hits
 from .cluster import parse_address, warehouse_path
 from .config import Config, normalize_user
 from .errors import ConfigError, InputError, NoDataError, WarehouseError
-from .metrics import components, rates, sum_components
+from .metrics import components, rates, sum_components, zero_components
 from .model import (
     Coverage,
     DailyActivity,
@@ -146,12 +146,7 @@ def _matrix_rows(
     ally_last: dict[tuple[str, str], dt.datetime],
 ) -> list[MatrixTable]:
     tables: list[MatrixTable] = []
-    zero: dict[str, Any] = {
-        name: 0 for name in ("sessions", "bounces", "pageviews", "unique_pageviews", "exits")
-    }
-    zero["time_on_page"] = 0.0
-    for e in config.events:
-        zero[f"ev_{e.name}"] = 0
+    zero = zero_components(config)
     for spec in config.matrices:
         members = ally_frame.filter(pl.col("tipo").is_in(list(spec.tipos))).sort(
             ["ubigeo", "entidad"]
