@@ -1,10 +1,11 @@
 """The speed-ups of parse_chunk change nothing: they equal the plain (slower) code paths.
 
 * dirty lines (non-UTF-8, control bytes) are cleaned one by one instead of the whole chunk;
-* ``_find`` searches several 16-byte steps by SWAR before it looks up sorted positions.
+* the compiled walk splits the lines between threads (``threads=3``).
 
-Both are switched off through their module knobs and the frames compared on a mixed sample:
-the corpus lines and generated lines with long fields, escapes, odd bytes and CRs.
+The plain paths are the whole-chunk cleaning (through the module knobs) and one thread; the
+frames are compared on a mixed sample: the corpus lines and generated lines with long fields,
+escapes, odd bytes and CRs.
 """
 
 from __future__ import annotations
@@ -95,16 +96,15 @@ def _chunks() -> list[tuple[str, bytes]]:
 CHUNKS = _chunks()
 
 
-def _parse(fmt: str, data: bytes):
+def _parse(fmt: str, data: bytes, threads: int = 1):
     return parse_chunk(data, compile_format(fmt), source="s", file="f", first_line_no=3,
-                       base_offset=17, ingested_at=WHEN)  # fmt: skip
+                       base_offset=17, ingested_at=WHEN, threads=threads)  # fmt: skip
 
 
 def _plain(monkeypatch: pytest.MonkeyPatch) -> None:
-    """The code paths before the speed-ups: clean the whole chunk, one SWAR step."""
+    """The code path before the speed-up: clean the whole chunk."""
     monkeypatch.setattr(parse_mod, "_CLEAN_LINES", -1)
     monkeypatch.setattr(parse_mod, "_CLEAN_SHARE", 1 << 62)
-    monkeypatch.setattr(parse_mod, "_FIND_ROUNDS", 1)
 
 
 @pytest.mark.parametrize(
@@ -113,7 +113,7 @@ def _plain(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_fast_paths_equal_the_plain_paths(monkeypatch, fmt, data):
     """Hits and rejects (schemas, values, line numbers, offsets, reasons) are identical."""
     monkeypatch.setattr(parse_mod, "_CLEAN_LINES", 1 << 62)  # always clean line by line
-    fast = _parse(fmt, data)
+    fast = _parse(fmt, data, threads=3)
     fast_groups = match_groups(data, fmt)
     _plain(monkeypatch)
     plain = _parse(fmt, data)
