@@ -43,7 +43,8 @@ def _parser() -> argparse.ArgumentParser:
     )
     ing.add_argument("paths", nargs="+", metavar="PATH", help="log file, directory or glob")
     ing.add_argument("--warehouse", default="warehouse", metavar="DIR",
-                     help="the Parquet store (default: ./warehouse)")  # fmt: skip
+                     help="the Parquet store: a directory, or an object-store URL like "
+                     "s3://bucket/prefix (default: ./warehouse)")  # fmt: skip
     ing.add_argument("--config", metavar="FILE", help="TOML configuration")
     ing.add_argument(
         "--log-format", metavar="FORMAT",
@@ -70,7 +71,8 @@ def _parser() -> argparse.ArgumentParser:
     )
     rep.add_argument("--month", required=True, metavar="YYYY-MM", help="the month to report")
     rep.add_argument("--warehouse", default="warehouse", metavar="DIR",
-                     help="the Parquet store (default: ./warehouse)")  # fmt: skip
+                     help="the Parquet store: a directory, or an object-store URL like "
+                     "s3://bucket/prefix (default: ./warehouse)")  # fmt: skip
     rep.add_argument("--allies", default="aliados.csv", metavar="FILE",
                      help="allies lookup table, CSV or XLSX (default: ./aliados.csv)")  # fmt: skip
     rep.add_argument("--out", default=".", metavar="DIR", help="output directory (default: .)")

@@ -11,11 +11,11 @@ Decisions an operator can rely on:
 - **Optional.** Nothing here imports Dask at module level; only ``connect`` and the executor
   do, so a run without ``--scheduler`` never loads it (``pip install 'logmetrics[dask]'``).
 - **Storage.** The warehouse must be a directory every worker sees at the same path (NFS,
-  CephFS, …): the workers write the parts, the client commits them. Each ingest task first
+  CephFS, …), or an object store (``s3://bucket/prefix``) every worker reaches with its own
+  credentials: the workers write the parts, the client commits them. Each ingest task first
   checks a marker the client wrote, and each report task checks the sizes of the parts the
-  client listed, so a worker looking at another disk fails with a clear error instead of
-  writing or reading elsewhere. Object-store URLs (``s3://``) are refused: the warehouse's
-  crash safety and lock rely on POSIX rename, fsync and flock.
+  client listed, so a worker looking at another disk (or another endpoint) fails with a clear
+  error instead of writing or reading elsewhere.
 - **Logs need not be shared.** The client sends each chunk's bytes with its task (through the
   scheduler), as it does for .gz content anyway.
 - **Worker loss.** The scheduler re-runs the tasks of a worker that died; a task that raised is
@@ -39,8 +39,8 @@ from pathlib import Path
 from typing import Any
 
 from . import __version__
-from .errors import ClusterError, ConfigError, WarehouseError
-from .warehouse import STAGING
+from .errors import ClusterError, ConfigError, LogmetricsError, WarehouseError
+from .warehouse import STAGING, ObjectStore, Root, as_root, is_url
 
 log = logging.getLogger(__name__)
 
@@ -50,21 +50,20 @@ CONNECT_TIMEOUT = 10.0
 RETRIES = 2
 DEFAULT_PORT = 8786
 
-_URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
 _ADDRESS = re.compile(
     r"^(?:(?P<scheme>[a-z]+)://)?(?P<host>\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9_.-]+)(?::(?P<port>\d{1,5}))?$"
 )
 
 
-def warehouse_path(warehouse: str | Path) -> Path:
-    """The warehouse as a local path; an object-store URL is a ConfigError (not supported yet)."""
-    text = str(warehouse)
-    if isinstance(warehouse, str) and _URL.match(text):
-        raise ConfigError(
-            f"--warehouse: {text!r}: object-store URLs are not supported yet; put the warehouse "
-            "on a shared filesystem mounted at the same path on every worker"
-        )
-    return Path(warehouse)
+def warehouse_path(warehouse: str | Path | ObjectStore) -> Root:
+    """The warehouse: a local path, or an ObjectStore for a URL (``s3://bucket/prefix``).
+
+    An unsupported protocol, or a missing driver (s3fs), is a one-line ConfigError.
+    """
+    try:
+        return as_root(warehouse)
+    except ConfigError as exc:
+        raise ConfigError(f"--warehouse: {exc}") from None
 
 
 def parse_address(address: str) -> tuple[str, str, int]:
@@ -156,6 +155,15 @@ def connect(address: str, *, timeout: float = CONNECT_TIMEOUT) -> Any:
 
 
 def _check_marker(marker: str) -> None:
+    if is_url(marker):
+        store = ObjectStore(marker)
+        if store.read(store.path) is None:
+            raise WarehouseError(
+                f"{marker.rsplit('/', 2)[0]}: the warehouse is not visible from Dask worker "
+                f"{socket.gethostname()}; every worker must reach the same object store (check "
+                "its endpoint and credentials there)"
+            )
+        return
     if not os.path.exists(marker):
         raise WarehouseError(
             f"{os.path.dirname(os.path.dirname(marker))}: the warehouse is not visible from Dask "
@@ -177,11 +185,16 @@ class DaskExecutor(cf.Executor):
     submission and ``cancel()`` returns False: a caller that cancels and waits (ingest, when it
     refuses a file) really waits for what workers may still write. ``shutdown`` closes the
     client. ``marker_dir``: write a marker there (a warehouse directory) that every task must
-    see before it runs.
+    see before it runs; ``marker_store``: the same in an object store's staging area.
     """
 
     def __init__(
-        self, client: Any, *, retries: int = RETRIES, marker_dir: str | Path | None = None
+        self,
+        client: Any,
+        *,
+        retries: int = RETRIES,
+        marker_dir: str | Path | None = None,
+        marker_store: ObjectStore | None = None,
     ) -> None:
         self.client = client
         self.retries = retries
@@ -193,8 +206,17 @@ class DaskExecutor(cf.Executor):
         self._shutdown = False
         self._marker: Path | None = None
         self._marker_dir = Path(marker_dir) if marker_dir is not None else None
+        self._marker_store = marker_store
+        self._marker_key: str | None = None
 
     def _ensure_marker(self) -> str | None:
+        if self._marker_store is not None:
+            store = self._marker_store
+            if self._marker_key is None:
+                key = store.key(STAGING, f"cluster-{uuid.uuid4().hex}")
+                store.write(key, f"{socket.gethostname()} {os.getpid()}\n".encode())
+                self._marker_key = key
+            return store.url_of(self._marker_key)
         if self._marker_dir is None:
             return None
         if self._marker is None:
@@ -270,6 +292,9 @@ class DaskExecutor(cf.Executor):
                 with contextlib.suppress(OSError):
                     self._marker.unlink()
                     self._marker.parent.rmdir()  # only if empty
+            if self._marker_store is not None and self._marker_key is not None:
+                with contextlib.suppress(LogmetricsError):
+                    self._marker_store.delete([self._marker_key])
             self.client.close()
 
 
@@ -285,14 +310,19 @@ def _translate(exc: BaseException | None, address: str) -> BaseException:
     return exc
 
 
-def dask_executor(address: str, *, warehouse: str | Path | None = None) -> DaskExecutor:
+def dask_executor(
+    address: str, *, warehouse: str | Path | ObjectStore | None = None
+) -> DaskExecutor:
     """Connect to ``address`` and return an executor; with ``warehouse``, tasks check they see it.
 
     The marker lives in the warehouse's staging area, which the next ingest clears if a run
     dies before removing it.
     """
+    root = as_root(warehouse) if warehouse is not None else None
     client = connect(address)
-    marker_dir = Path(warehouse) / STAGING if warehouse is not None else None
+    if isinstance(root, ObjectStore):
+        return DaskExecutor(client, marker_store=root)
+    marker_dir = root / STAGING if root is not None else None
     return DaskExecutor(client, marker_dir=marker_dir)
 
 

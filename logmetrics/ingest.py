@@ -58,7 +58,6 @@ import hashlib
 import logging
 import multiprocessing
 import os
-import shutil
 import time
 import zlib
 from collections.abc import Callable, Iterator, Sequence
@@ -334,7 +333,7 @@ def _make_executor(
     jobs: int,
     *,
     scheduler: str | None = None,
-    warehouse: Path | None = None,
+    warehouse: wh.Root | None = None,
     spec: str | None = None,
 ) -> cf.Executor:
     if scheduler is not None:
@@ -542,7 +541,7 @@ class _Run:
     def __init__(
         self,
         *,
-        root: Path,
+        root: wh.Root,
         manifest: wh.Manifest,
         executor: cf.Executor,
         max_inflight: int,
@@ -1083,6 +1082,8 @@ def ingest(
         if executor is not None:
             raise ConfigError("ingest: give a scheduler or an executor, not both")
     root = warehouse_path(warehouse)
+    if rebuild is not None:
+        wh.check_rebuild(root)  # refused on an object store, before anything is touched
     spec = log_format or config.log_format
     _compiled(spec)  # a bad format fails before anything is touched
     files = sources.discover(paths)
@@ -1110,7 +1111,7 @@ def ingest(
 def _ingest_locked(
     files: list[Path],
     *,
-    root: Path,
+    root: wh.Root,
     summary: IngestSummary,
     early: cf.Executor | None,
     executor: cf.Executor | None,
@@ -1160,7 +1161,7 @@ def _ingest_locked(
             if own:
                 ex.shutdown(wait=True, cancel_futures=True)
             if run.staging:
-                shutil.rmtree(root / run.staging, ignore_errors=True)
+                wh.discard_staging(root, run.staging)
             elif not isinstance(exc, IngestRefused):
                 with contextlib.suppress(LogmetricsError, OSError):
                     run.save(force=True)  # keep what was committed before the failure

@@ -71,7 +71,7 @@ def _hit_columns(config: Config) -> list[str]:
     return cols
 
 
-def _read_hits(wh: Path, start: dt.date, end: dt.date, config: Config) -> pl.DataFrame:
+def _read_hits(wh: warehouse.Root, start: dt.date, end: dt.date, config: Config) -> pl.DataFrame:
     return warehouse.scan_hits(wh, start=start, end=end, columns=_hit_columns(config)).collect()
 
 
@@ -116,7 +116,9 @@ def _no_last() -> pl.DataFrame:
     return pl.DataFrame(schema={"user": pl.Utf8, "last_local_ts": pl.Datetime("us")})
 
 
-def _last_connections(wh: Path, end: dt.date, config: Config, users: set[str]) -> pl.DataFrame:
+def _last_connections(
+    wh: warehouse.Root, end: dt.date, config: Config, users: set[str]
+) -> pl.DataFrame:
     """Latest interaction hit per known user over the whole store up to ``end`` (Lima date)."""
     cols = _hit_columns(config)
     user_col = config.user_field.column
@@ -127,11 +129,13 @@ def _last_connections(wh: Path, end: dt.date, config: Config, users: set[str]) -
     return _last_of(interactions(label_hits(hits, config=config)), users)
 
 
-def _report_time(wh: Path, config: Config) -> dt.datetime:
+def _report_time(wh: warehouse.Root, config: Config) -> dt.datetime:
     """The report's date: ``SOURCE_DATE_EPOCH`` if set, else when the store last changed."""
     epoch = os.environ.get("SOURCE_DATE_EPOCH")
     if epoch and epoch.strip().isdigit():
         stamp = float(epoch)
+    elif isinstance(wh, warehouse.ObjectStore):
+        stamp = warehouse.manifest_mtime(wh) or 0.0
     else:
         manifest = wh / "manifest.json"
         stamp = manifest.stat().st_mtime if manifest.exists() else wh.stat().st_mtime
@@ -256,12 +260,12 @@ class _Month:
     prev_sess: pl.DataFrame | None
 
 
-def _no_data(wh: Path, month: str) -> NoDataError:
+def _no_data(wh: warehouse.Root, month: str) -> NoDataError:
     return NoDataError(f"{wh}: no hits stored for {month}; ingest that month's logs first")
 
 
 def _month_local(
-    wh: Path, month: str, start: dt.date, end: dt.date, config: Config, known: set[str]
+    wh: warehouse.Root, month: str, start: dt.date, end: dt.date, config: Config, known: set[str]
 ) -> _Month:
     hits = _read_hits(wh, start, end, config)
     if hits.is_empty():
@@ -317,6 +321,8 @@ class DayResult:
 
 
 def _read_files(files: tuple[tuple[str, int], ...], config: Config) -> pl.DataFrame:
+    if files and warehouse.is_url(files[0][0]):  # an object store's parts, by URL
+        return warehouse.scan_objects(files, warehouse.HITS_SCHEMA, _hit_columns(config)).collect()
     for name, size in files:
         try:
             found: int | None = os.stat(name).st_size
@@ -373,7 +379,7 @@ def _merge_last(frames: list[pl.DataFrame]) -> pl.DataFrame:
 
 def _month_by_day(
     ex: cf.Executor,
-    wh: Path,
+    wh: warehouse.Root,
     month: str,
     start: dt.date,
     end: dt.date,
@@ -384,11 +390,15 @@ def _month_by_day(
     month (last connections only); the client merges their small results."""
     p_start, p_end = month_bounds(previous_month(month))
     listed: dict[dt.date, list[tuple[str, int]]] = {}
-    try:
-        for day, _, path in warehouse.committed_parts(wh, warehouse.HITS, end=end):
-            listed.setdefault(day, []).append((str(path), path.stat().st_size))
-    except OSError as exc:
-        raise WarehouseError(f"{wh}: cannot list the store: {exc.strerror or exc}") from None
+    if isinstance(wh, warehouse.ObjectStore):
+        for day, _, url, size in warehouse.committed_objects(wh, warehouse.HITS, end=end):
+            listed.setdefault(day, []).append((url, size))
+    else:
+        try:
+            for day, _, path in warehouse.committed_parts(wh, warehouse.HITS, end=end):
+                listed.setdefault(day, []).append((str(path), path.stat().st_size))
+        except OSError as exc:
+            raise WarehouseError(f"{wh}: cannot list the store: {exc.strerror or exc}") from None
     if not any(day >= start for day in listed):
         raise _no_data(wh, month)
     users = frozenset(known)
@@ -463,7 +473,12 @@ def build_report(
     user_ally = {r["usuario"]: (r["ubigeo"], r["entidad"]) for r in table.iter_rows(named=True)}
     tipo_of = {(r["ubigeo"], r["entidad"]): r["tipo"] for r in ally_frame.iter_rows(named=True)}
 
-    if not wh.is_dir():
+    if isinstance(wh, warehouse.ObjectStore):
+        if not warehouse.exists(wh):
+            raise InputError(
+                f"{wh}: no warehouse there (no manifest; run 'logmetrics ingest' first)"
+            )
+    elif not wh.is_dir():
         raise InputError(f"{wh}: no such warehouse directory (run 'logmetrics ingest' first)")
     if scheduler is None and executor is None:
         data = _month_local(wh, month, start, end, config, known)
@@ -555,7 +570,7 @@ def _unknown_users(unknown: pl.DataFrame, sess: pl.DataFrame) -> list[UnknownUse
 
 
 def _coverage(
-    wh: Path, summary: HitSummary, sess: pl.DataFrame, start: dt.date, end: dt.date
+    wh: warehouse.Root, summary: HitSummary, sess: pl.DataFrame, start: dt.date, end: dt.date
 ) -> Coverage:
     stats = warehouse.ingest_stats(wh, start=start, end=end)
     return Coverage(

@@ -31,6 +31,20 @@ are not swapped yet, and a crash after the commit point is rolled forward by the
 (A report that lists a staged directory just before it is renamed fails and must be re-run; it
 never reads a mix of old and new partitions.)
 
+Object stores. ``--warehouse s3://bucket/prefix`` (``ObjectStore``: fsspec with s3fs) keeps the
+same layout and manifest; only the mechanics differ. A PUT is atomic, so a part is one PUT under
+its deterministic name (a retried task overwrites it with the same bytes), and the manifest is
+one PUT by the client once the parts it lists exist: still the commit point. Readers list the
+partitions and keep the parts the manifest lists, so a part written by a task whose ingest never
+committed is not read; ``recover`` deletes such parts under the lock. The lock is an object
+created only if absent (``If-None-Match: *``), holding host, pid and start time, and deleted at
+the end; nothing releases the lock of a killed ingest, so WarehouseLocked names the object to
+delete once the operator knows no ingest runs. A rebuild, which swaps partitions by renames, is
+refused (ConfigError). The readers use polars' own cloud reader: ranged GETs of the footers and
+of the selected columns, in the listed partitions only. Credentials and endpoint come from the
+standard environment (``AWS_ACCESS_KEY_ID``, ``AWS_SECRET_ACCESS_KEY``, ``AWS_ENDPOINT_URL`` or
+``AWS_ENDPOINT_URL_S3``, ``AWS_PROFILE``, instance roles), which s3fs and polars both read.
+
 Rejects. A rejected line is dated by the timestamp found in its raw text (``[10/Mar/2022:...]``
 or ISO 8601) when there is one, else by the nearest parsed hit of the same chunk, else by the
 ingest time; all in America/Lima. Dating by content (not ingest time) keeps re-runs identical and
@@ -39,25 +53,29 @@ lets a rebuild replace a date range's rejects with its hits.
 
 from __future__ import annotations
 
+import concurrent.futures as cf
 import contextlib
 import datetime as dt
 import errno
 import fcntl
+import importlib
+import io
 import json
 import logging
 import os
 import re
 import shutil
+import socket
 import time
 import uuid
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import polars as pl
 
-from .errors import WarehouseError, WarehouseLocked
+from .errors import ConfigError, LogmetricsError, WarehouseError, WarehouseLocked
 
 log = logging.getLogger(__name__)
 
@@ -102,6 +120,7 @@ _PART = re.compile(r"^part-([0-9a-f]+)-(\d+)-(\d+)\.parquet$")
 _DATE_DIR = re.compile(r"^date=(\d{4}-\d{2}-\d{2})$")
 
 PartKey = tuple[str, int, int]
+T = TypeVar("T")
 
 
 # --- names and durable writes --------------------------------------------------------------
@@ -189,6 +208,324 @@ def _write_json_durably(obj: Any, path: Path) -> None:
     fsync_dir(path.parent)
 
 
+# --- object stores (``--warehouse s3://bucket/prefix``) ----------------------------------------
+
+_URL = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*)://(.*)$")
+_LOCAL_PROTOCOLS = ("file", "local")
+#: Protocols a warehouse may use: the lock needs an atomic exclusive create (``If-None-Match:
+#: *``), and the report reads the parts with polars' own cloud reader. Verified for S3 only.
+OBJECT_PROTOCOLS = ("s3", "s3a")
+#: The pip extra that brings each protocol's fsspec driver.
+_EXTRA = {"s3": "logmetrics[s3]", "s3a": "logmetrics[s3]"}
+#: Concurrent requests when reading many parts' footers (schemas, row counts).
+_FOOTER_THREADS = 16
+
+
+def is_url(warehouse: object) -> bool:
+    """Whether ``warehouse`` is a URL with a protocol other than a local file one."""
+    if not isinstance(warehouse, str):
+        return False
+    m = _URL.match(warehouse)
+    return bool(m) and m.group(1).lower() not in _LOCAL_PROTOCOLS  # type: ignore[union-attr]
+
+
+def _check_protocol(protocol: str, url: str) -> None:
+    """The protocol is supported and its fsspec driver importable, else one ConfigError line."""
+    if protocol not in OBJECT_PROTOCOLS:
+        raise ConfigError(
+            f"{url}: the {protocol}:// protocol is not supported for a warehouse (use "
+            f"{', '.join(p + '://' for p in OBJECT_PROTOCOLS)} or a shared path)"
+        )
+    install = f"install it with: pip install '{_EXTRA[protocol]}'"
+    try:
+        from fsspec.registry import known_implementations
+    except ImportError:
+        raise ConfigError(f"{url}: object-store warehouses need fsspec; {install}") from None
+    module = known_implementations[protocol]["class"].rsplit(".", 1)[0]
+    try:
+        importlib.import_module(module)
+    except ImportError:
+        raise ConfigError(
+            f"{url}: a {protocol}:// warehouse needs the {module.split('.')[0]} package; {install}"
+        ) from None
+
+
+class ObjectStore:
+    """A warehouse in an object store, named by an fsspec URL (``s3://bucket/prefix``).
+
+    Pickles as its URL: a worker makes its own filesystem from its own environment (standard
+    credentials: ``AWS_ACCESS_KEY_ID``, ``AWS_ENDPOINT_URL``, profiles, instance roles, …).
+    """
+
+    def __init__(self, url: str) -> None:
+        m = _URL.match(url)
+        if not m:
+            raise ConfigError(f"{url!r} is not a URL like s3://bucket/prefix")
+        self.protocol = m.group(1).lower()
+        self.path = m.group(2).strip("/")
+        self.url = f"{self.protocol}://{self.path}"
+        _check_protocol(self.protocol, url)
+        if not self.path:
+            raise ConfigError(f"{url}: name a bucket (and a prefix): s3://bucket/prefix")
+        self._fs: Any = None
+
+    def __str__(self) -> str:
+        return self.url
+
+    def __repr__(self) -> str:
+        return f"ObjectStore({self.url!r})"
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, ObjectStore) and other.url == self.url
+
+    def __hash__(self) -> int:
+        return hash(self.url)
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (ObjectStore, (self.url,))
+
+    @property
+    def fs(self) -> Any:
+        """The fsspec filesystem, without a listings cache (other processes write too)."""
+        if self._fs is None:
+            import fsspec
+
+            with self.io("connect"):
+                self._fs = fsspec.filesystem(self.protocol, use_listings_cache=False)
+        return self._fs
+
+    def key(self, *parts: str) -> str:
+        """The object key (bucket/prefix/...) of a path inside the warehouse."""
+        return "/".join((self.path, *parts))
+
+    def url_of(self, key: str) -> str:
+        return f"{self.protocol}://{key}"
+
+    @contextlib.contextmanager
+    def io(self, what: str, key: str | None = None) -> Iterator[None]:
+        """Turn a storage failure into one WarehouseError line naming the object."""
+        try:
+            yield
+        except (LogmetricsError, FileExistsError):
+            raise
+        except Exception as exc:  # noqa: BLE001 - drivers raise OSError, botocore's own, aiohttp's
+            where = self.url_of(key) if key else self.url
+            reason = _io_reason(exc) if isinstance(exc, OSError) else f"{type(exc).__name__}: {exc}"
+            raise WarehouseError(
+                f"{where}: cannot {what}: {' '.join(str(reason).split())[:300]}"
+            ) from None
+
+    def read(self, key: str) -> bytes | None:
+        """An object's bytes, None if it does not exist."""
+        with self.io("read", key):
+            try:
+                return bytes(self.fs.cat_file(key))
+            except FileNotFoundError:
+                return None
+
+    def write(self, key: str, data: bytes) -> None:
+        """One PUT: the object is either absent, the old one, or complete (never partial)."""
+        with self.io("write", key):
+            self.fs.pipe_file(key, data)
+
+    def create(self, key: str, data: bytes) -> None:
+        """Create only if absent (``If-None-Match: *``); FileExistsError if it exists."""
+        with self.io("write", key):
+            self.fs.pipe_file(key, data, mode="create")
+
+    def delete(self, keys: list[str]) -> None:
+        if keys:
+            with self.io("delete", keys[0]):
+                self.fs.rm(keys)
+
+    def listing(self, *parts: str) -> dict[str, int]:
+        """Every object under a path of the warehouse: key -> size."""
+        with self.io("list", self.key(*parts)):
+            try:
+                found = self.fs.find(self.key(*parts), detail=True)
+            except FileNotFoundError:
+                return {}
+        return {
+            k: int(v.get("size") or 0) for k, v in found.items() if v.get("type") != "directory"
+        }
+
+
+#: A warehouse: a local directory or an object store.
+Root = Path | ObjectStore
+
+
+def as_root(warehouse: str | Path | ObjectStore) -> Root:
+    """A local path, or an ObjectStore for a URL (``file://`` URLs are local paths)."""
+    if isinstance(warehouse, ObjectStore | Path):
+        return warehouse
+    m = _URL.match(warehouse)
+    if m and m.group(1).lower() in _LOCAL_PROTOCOLS:
+        return Path(m.group(2))
+    if m:
+        return ObjectStore(warehouse)
+    return Path(warehouse)
+
+
+def _store(warehouse: str | Path | ObjectStore) -> ObjectStore | None:
+    if isinstance(warehouse, ObjectStore):
+        return warehouse
+    return ObjectStore(warehouse) if isinstance(warehouse, str) and is_url(warehouse) else None
+
+
+def _local(warehouse: str | Path | ObjectStore) -> Path:
+    """A local warehouse's directory (once ``_store`` said it is not an object store)."""
+    assert not isinstance(warehouse, ObjectStore)
+    return Path(warehouse)
+
+
+def _parquet_bytes(df: pl.DataFrame) -> bytes:
+    buf = io.BytesIO()
+    df.write_parquet(buf, compression="zstd", compression_level=1, statistics=True)
+    return buf.getvalue()
+
+
+def _store_parts(store: ObjectStore, kind: str) -> list[tuple[dt.date, str, str, int]]:
+    """(date, part name, key, size) of every object in ``kind``'s date partitions."""
+    prefix = store.key(kind) + "/"
+    out = []
+    for key, size in store.listing(kind).items():
+        directory, _, name = key[len(prefix) :].partition("/")
+        m = _DATE_DIR.match(directory)
+        if key.startswith(prefix) and m and "/" not in name:
+            out.append((dt.date.fromisoformat(m.group(1)), name, key, size))
+    return sorted(out)
+
+
+def committed_objects(
+    store: ObjectStore,
+    kind: str,
+    *,
+    start: dt.date | None = None,
+    end: dt.date | None = None,
+    manifest: Manifest | None = None,
+) -> list[tuple[dt.date, PartKey, str, int]]:
+    """The committed parts of ``kind`` in an object store: (date, key, URL, size), date order.
+
+    Only parts whose (source, range) the manifest lists: an object written by a task whose
+    ingest never committed is not read.
+    """
+    man = manifest if manifest is not None else load_manifest(store)
+    committed = man.committed()
+    out = []
+    for d, name, key, size in _store_parts(store, kind):
+        if (start is not None and d < start) or (end is not None and d > end):
+            continue
+        pk = parse_part_name(name)
+        if pk is not None and pk in committed:
+            out.append((d, pk, store.url_of(key), size))
+    return out
+
+
+@contextlib.contextmanager
+def _locked_store(store: ObjectStore, timeout: float) -> Iterator[None]:
+    """The object-store lock: an object created only if absent, deleted when done.
+
+    Nothing releases it if the holder dies (unlike flock): the error names it so that an
+    operator who knows no ingest is running can delete it.
+    """
+    key = store.key(LOCK)
+    body = (
+        f"host {socket.gethostname()} pid {os.getpid()} since {_now_iso()} "
+        f"token {uuid.uuid4().hex}\n"
+    ).encode()
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            # a store that ignored If-None-Match would overwrite a held lock: look first, and
+            # read back what was written
+            if store.read(key) is None:
+                store.create(key, body)
+                if store.read(key) == body:
+                    break
+        except FileExistsError:
+            pass
+        if time.monotonic() >= deadline:
+            held = store.read(key) or b""
+            holder = held.decode("utf-8", "replace").split(" token ")[0].strip()
+            raise WarehouseLocked(
+                f"{store.url}: another ingest is running ({holder or 'unknown process'}); "
+                f"waited {timeout:g} s, try again later (if no ingest is running, it was killed: "
+                f"delete the stale lock {store.url_of(key)} and run again)"
+            )
+        time.sleep(min(0.2, max(0.0, deadline - time.monotonic())))
+    try:
+        yield
+    finally:
+        # only our own lock: an operator may have cleared it and another ingest taken it
+        with contextlib.suppress(LogmetricsError):
+            if store.read(key) == body:
+                store.delete([key])
+
+
+def _recover_store(store: ObjectStore) -> Manifest:
+    """Under the lock: delete every part no manifest lists, and the staging area."""
+    manifest = load_manifest(store)
+    if manifest.pending_swap:
+        raise WarehouseError(
+            f"{store.url}: the manifest records a rebuild swap, which an object store cannot hold"
+        )
+    committed = manifest.committed()
+    doomed = []
+    for kind in (HITS, REJECTS):
+        for _, name, key, _ in _store_parts(store, kind):
+            pk = parse_part_name(name)
+            if pk is None or pk not in committed:
+                doomed.append(key)
+    staged = list(store.listing(STAGING))
+    store.delete(doomed + staged)
+    if doomed:
+        log.info(
+            "%s: removed %d uncommitted object(s) left by an interrupted ingest",
+            store.url, len(doomed),
+        )  # fmt: skip
+    return manifest
+
+
+def check_rebuild(warehouse: Root) -> None:
+    """A rebuild needs renames to swap partitions: refused on an object store (ConfigError)."""
+    if isinstance(warehouse, ObjectStore):
+        raise ConfigError(
+            f"--rebuild: {warehouse.url}: rebuilding is not supported on an object-store "
+            "warehouse (it swaps partitions by renames); rebuild into a local warehouse and "
+            "copy it to a new prefix"
+        )
+
+
+def discard_staging(warehouse: Root, staging: str) -> None:
+    """Delete a rebuild's staging area (best effort)."""
+    if isinstance(warehouse, ObjectStore):
+        with contextlib.suppress(LogmetricsError):
+            warehouse.delete(list(warehouse.listing(staging)))
+        return
+    shutil.rmtree(Path(warehouse) / staging, ignore_errors=True)
+
+
+def exists(warehouse: Root) -> bool:
+    """Whether there is a warehouse: a directory, or an object store with a manifest."""
+    if isinstance(warehouse, ObjectStore):
+        return warehouse.read(warehouse.key(MANIFEST)) is not None
+    return Path(warehouse).is_dir()
+
+
+def manifest_mtime(warehouse: Root) -> float | None:
+    """When the manifest was last written (seconds since the epoch), None without one."""
+    if isinstance(warehouse, ObjectStore):
+        key = warehouse.key(MANIFEST)
+        with warehouse.io("read", key):
+            try:
+                stamp = warehouse.fs.modified(key)
+            except FileNotFoundError:
+                return None
+        return float(stamp.timestamp())
+    path = manifest_path(Path(warehouse))
+    return path.stat().st_mtime if path.exists() else None
+
+
 # --- manifest ------------------------------------------------------------------------------
 
 
@@ -253,15 +590,25 @@ def manifest_path(root: Path) -> Path:
     return Path(root) / MANIFEST
 
 
-def load_manifest(root: str | Path) -> Manifest:
+def load_manifest(root: str | Path | ObjectStore) -> Manifest:
     """Read ``manifest.json`` (an absent one is an empty warehouse); corruption is an error."""
-    path = manifest_path(Path(root))
+    store = _store(root)
+    if store is not None:
+        raw = store.read(store.key(MANIFEST))
+        if raw is None:
+            return Manifest()
+        return _parse_manifest(raw.decode("utf-8", "replace"), store.url_of(store.key(MANIFEST)))
+    path = manifest_path(_local(root))
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
         return Manifest()
     except OSError as exc:
         raise WarehouseError(f"{path}: cannot read: {exc.strerror or exc}") from None
+    return _parse_manifest(text, path)
+
+
+def _parse_manifest(text: str, path: str | Path) -> Manifest:
     try:
         data = json.loads(text)
         if data.get("version") != MANIFEST_VERSION:
@@ -274,19 +621,31 @@ def load_manifest(root: str | Path) -> Manifest:
         raise WarehouseError(f"{path}: corrupt manifest ({exc})") from None
 
 
-def save_manifest(root: str | Path, manifest: Manifest) -> None:
+def save_manifest(root: str | Path | ObjectStore, manifest: Manifest) -> None:
     """Atomically replace the manifest: the commit point of everything it lists."""
     manifest.updated_at = _now_iso()
-    _write_json_durably(manifest.to_json(), manifest_path(Path(root)))
+    store = _store(root)
+    if store is not None:  # one PUT: readers see the old manifest or the new one
+        text = json.dumps(
+            manifest.to_json(), ensure_ascii=False, separators=(",", ":"), sort_keys=True
+        )
+        store.write(store.key(MANIFEST), (text + "\n").encode("utf-8"))
+        return
+    _write_json_durably(manifest.to_json(), manifest_path(_local(root)))
 
 
 # --- lock ----------------------------------------------------------------------------------
 
 
 @contextlib.contextmanager
-def locked(root: str | Path, *, timeout: float = 10.0) -> Iterator[None]:
+def locked(root: str | Path | ObjectStore, *, timeout: float = 10.0) -> Iterator[None]:
     """Hold the warehouse lock; wait up to ``timeout`` s for another ingest, then WarehouseLocked."""
-    root = Path(root)
+    store = _store(root)
+    if store is not None:
+        with _locked_store(store, timeout):
+            yield
+        return
+    root = _local(root)
     try:
         ensure_dir(root)
         fd = os.open(root / LOCK, os.O_RDWR | os.O_CREAT, 0o644)
@@ -395,7 +754,7 @@ def _by_date(frame: pl.DataFrame) -> list[tuple[dt.date, pl.DataFrame]]:
 
 
 def write_chunk_parts(
-    root: str | Path,
+    root: str | Path | ObjectStore,
     *,
     source: str,
     start: int,
@@ -412,7 +771,9 @@ def write_chunk_parts(
     dates inside ``window`` go to the ``staging`` directory, and the others to the live
     partitions only if ``outside`` (content the warehouse never had), else they are dropped.
     """
-    root = Path(root)
+    store = _store(root)
+    if store is not None and (staging is not None or window is not None):
+        check_rebuild(store)
     name = part_name(source, start, end)
     written_hits = written_rejects = 0
     dates: set[str] = set()
@@ -420,14 +781,18 @@ def write_chunk_parts(
         if frame.is_empty():
             continue
         for day, part in _by_date(frame):
-            if window is not None and window[0] <= day <= window[1]:
-                assert staging is not None
-                base = root / staging
-            elif outside:
-                base = root
+            if store is not None:  # one PUT of a deterministic name: atomic and idempotent
+                store.write(store.key(kind, f"date={day.isoformat()}", name), _parquet_bytes(part))
             else:
-                continue
-            write_parquet_durably(part, base / kind / f"date={day.isoformat()}" / name)
+                local = _local(root)
+                if window is not None and window[0] <= day <= window[1]:
+                    assert staging is not None
+                    base = local / staging
+                elif outside:
+                    base = local
+                else:
+                    continue
+                write_parquet_durably(part, base / kind / f"date={day.isoformat()}" / name)
             if kind == HITS:
                 written_hits += part.height
                 dates.add(day.isoformat())
@@ -436,12 +801,21 @@ def write_chunk_parts(
     return written_hits, written_rejects, sorted(dates)
 
 
-def delete_parts(root: str | Path, keys: Iterable[PartKey], *, staging: str | None = None) -> None:
+def delete_parts(
+    root: str | Path | ObjectStore, keys: Iterable[PartKey], *, staging: str | None = None
+) -> None:
     """Remove every part of the given (source, range) keys, in live and staged partitions."""
-    root = Path(root)
     names = {part_name(*k) for k in keys}
     if not names:
         return
+    store = _store(root)
+    if store is not None:
+        store.delete(
+            [key for kind in (HITS, REJECTS) for _, n, key, _ in _store_parts(store, kind)
+             if n in names]
+        )  # fmt: skip
+        return
+    root = _local(root)
     bases = [root] + ([root / staging] if staging else [])
     for base in bases:
         for kind in (HITS, REJECTS):
@@ -480,13 +854,16 @@ def _finish_swap(root: Path, manifest: Manifest) -> None:
     log.info("%s: rebuild swap of %s completed", root, swap["staging"])
 
 
-def recover(root: str | Path) -> Manifest:
+def recover(root: str | Path | ObjectStore) -> Manifest:
     """Under the lock: finish a committed swap, then delete everything no manifest lists.
 
     Leftovers are temp files, parts beyond a source's committed ranges (a crashed run's
     output), and uncommitted staging areas.
     """
-    root = Path(root)
+    store = _store(root)
+    if store is not None:
+        return _recover_store(store)
+    root = _local(root)
     manifest = load_manifest(root)
     if manifest.pending_swap:
         _finish_swap(root, manifest)
@@ -515,10 +892,13 @@ def recover(root: str | Path) -> Manifest:
     return manifest
 
 
-def new_staging(root: str | Path) -> str:
+def new_staging(root: str | Path | ObjectStore) -> str:
     """A fresh staging directory for a rebuild, relative to the warehouse root."""
+    store = _store(root)
+    if store is not None:
+        check_rebuild(store)
     rel = f"{STAGING}/{dt.datetime.now(dt.UTC):%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:8]}"
-    ensure_dir(Path(root) / rel)
+    ensure_dir(_local(root) / rel)
     return rel
 
 
@@ -533,7 +913,7 @@ def _link_or_copy(src: Path, dst: Path) -> None:
 
 
 def stage_and_swap(
-    root: str | Path,
+    root: str | Path | ObjectStore,
     manifest: Manifest,
     *,
     staging: str,
@@ -547,7 +927,10 @@ def stage_and_swap(
     what the rebuild re-read. ``manifest`` must already hold the new source states.
     Returns the swapped dates.
     """
-    root = Path(root)
+    store = _store(root)
+    if store is not None:
+        check_rebuild(store)
+    root = _local(root)
     old = load_manifest(root)
     dates: dict[str, set[str]] = {}
     for kind in (HITS, REJECTS):
@@ -581,11 +964,57 @@ def _union_schema(files: list[Path], base: dict[str, pl.DataType]) -> dict[str, 
     return schema
 
 
+def _footers(store: ObjectStore, urls: list[str], fn: Callable[[str], T]) -> list[T]:
+    """``fn(url)`` for many parts at once (each is a request or two to the store)."""
+    if not urls:
+        return []
+    with store.io("read part footers", urls[0].split("://", 1)[1]):
+        if len(urls) == 1:
+            return [fn(urls[0])]
+        with cf.ThreadPoolExecutor(min(_FOOTER_THREADS, len(urls))) as pool:
+            return list(pool.map(fn, urls))
+
+
+def _object_schema(url: str) -> dict[str, pl.DataType]:
+    return dict(pl.scan_parquet(url, hive_partitioning=False, glob=False).collect_schema())
+
+
+def _object_rows(url: str) -> int:
+    """Rows of one part, from its metadata (polars answers a bare count from the footer)."""
+    lf = pl.scan_parquet(url, hive_partitioning=False, glob=False)
+    return int(lf.select(pl.len()).collect().item())
+
+
 def _scan(
-    files: list[Path], base: dict[str, pl.DataType], columns: list[str] | None
+    files: list[Path] | list[str],
+    base: dict[str, pl.DataType],
+    columns: list[str] | None,
+    *,
+    store: ObjectStore | None = None,
 ) -> pl.LazyFrame:
-    schema = _union_schema(files, base)
-    if files:
+    if store is None:
+        schema = _union_schema(files, base)  # type: ignore[arg-type]
+    elif columns is not None and all(c in base or c == "date" for c in columns):
+        schema = dict(base)  # no footer needed to know the columns asked for
+    else:
+        schema = dict(base)
+        for found in _footers(store, list(map(str, files)), _object_schema):
+            for name, dtype in found.items():
+                if name not in schema and name != "date":
+                    schema[name] = dtype
+    if files and store is not None:
+        # polars' own cloud reader: ranged GETs of the footers and of the columns selected
+        with store.io("read", str(files[0]).split("://", 1)[1]):
+            lf = pl.scan_parquet(
+                list(map(str, files)),
+                schema=schema,
+                hive_partitioning=True,
+                hive_schema={"date": pl.Date()},
+                missing_columns="insert",
+                extra_columns="ignore",
+                glob=False,
+            )
+    elif files:
         lf = pl.scan_parquet(
             files,
             schema=schema,
@@ -614,8 +1043,64 @@ def _require(root: Path) -> None:
         raise WarehouseError(f"{root}: no such warehouse directory (run 'logmetrics ingest' first)")
 
 
+def _require_store(store: ObjectStore) -> Manifest:
+    if not exists(store):
+        raise WarehouseError(
+            f"{store.url}: no warehouse there (no {MANIFEST}; run 'logmetrics ingest' first)"
+        )
+    return load_manifest(store)
+
+
+def scan_objects(
+    files: Sequence[tuple[str, int]], base: dict[str, pl.DataType], columns: list[str] | None
+) -> pl.LazyFrame:
+    """The listed part URLs (a report task on a worker), once each has the listed size.
+
+    A worker that reaches another store (another endpoint) fails instead of reading it.
+    """
+    if not files:
+        return _scan([], base, columns)
+    store = ObjectStore(files[0][0])  # any object's URL gives the store's filesystem
+    for url, size in files:
+        key = url.split("://", 1)[1]
+        with store.io("read", key):
+            try:
+                found: int | None = int(store.fs.size(key))
+            except FileNotFoundError:
+                found = None
+        if found != size:
+            what = "not found" if found is None else "not the object the client listed"
+            raise WarehouseError(
+                f"{url}: {what} from {socket.gethostname()}; every worker must reach the same "
+                "object store (its endpoint and credentials), or an ingest changed it: run again"
+            )
+    return _scan([u for u, _ in files], base, columns, store=store)
+
+
+def _scan_committed(
+    warehouse: str | Path | ObjectStore,
+    kind: str,
+    schema: dict[str, pl.DataType],
+    columns: list[str] | None,
+    *,
+    start: dt.date | None,
+    end: dt.date | None,
+) -> pl.LazyFrame:
+    """The committed parts of ``kind`` in [start, end], in a directory or an object store."""
+    store = _store(warehouse)
+    if store is not None:
+        man = _require_store(store)
+        urls = [u for _, _, u, _ in committed_objects(store, kind, start=start, end=end,
+                                                      manifest=man)]  # fmt: skip
+        return _scan(urls, schema, columns, store=store)
+    root = Path(warehouse)  # type: ignore[arg-type]
+    _require(root)
+    files = [p for _, _, p in committed_parts(root, kind, start=start, end=end)]
+    return _scan(files, schema, columns)
+
+
 def scan_hits(
-    warehouse: str | Path,
+    warehouse: str | Path | ObjectStore,
     *,
     start: dt.date,
     end: dt.date,
@@ -626,23 +1111,22 @@ def scan_hits(
     Parts may lack header/cookie columns (``req_*``, ``resp_*``, ``cookie_*``): those come back
     null, including ones no part has.
     """
-    root = Path(warehouse)
-    _require(root)
-    files = [p for _, _, p in committed_parts(root, HITS, start=start, end=end)]
-    return _scan(files, HITS_SCHEMA, columns)
+    return _scan_committed(warehouse, HITS, HITS_SCHEMA, columns, start=start, end=end)
 
 
 def scan_rejects(
-    warehouse: str | Path, *, start: dt.date | None = None, end: dt.date | None = None
+    warehouse: str | Path | ObjectStore,
+    *,
+    start: dt.date | None = None,
+    end: dt.date | None = None,
 ) -> pl.LazyFrame:
     """Committed rejected lines (with their ``date``, see the module docstring), optionally ranged."""
-    root = Path(warehouse)
-    _require(root)
-    files = [p for _, _, p in committed_parts(root, REJECTS, start=start, end=end)]
-    return _scan(files, REJECTS_SCHEMA, None)
+    return _scan_committed(warehouse, REJECTS, REJECTS_SCHEMA, None, start=start, end=end)
 
 
-def ingest_stats(warehouse: str | Path, *, start: dt.date, end: dt.date) -> dict[str, Any]:
+def ingest_stats(
+    warehouse: str | Path | ObjectStore, *, start: dt.date, end: dt.date
+) -> dict[str, Any]:
     """What the warehouse holds for [start, end]: counts from Parquet metadata, no data read.
 
     ``files`` are the last paths seen of the sources with hits in the range; rejected lines
@@ -650,19 +1134,31 @@ def ingest_stats(warehouse: str | Path, *, start: dt.date, end: dt.date) -> dict
     """
     import pyarrow.parquet as pq  # only here: the ingest path does not need it
 
-    root = Path(warehouse)
-    _require(root)
-    man = load_manifest(root)
     hits_by_source: dict[str, int] = {}
     dates: set[str] = set()
-    for d, key, path in committed_parts(root, HITS, start=start, end=end, manifest=man):
-        n = pq.read_metadata(path).num_rows
-        hits_by_source[key[0]] = hits_by_source.get(key[0], 0) + n
-        dates.add(d.isoformat())
-    rejected = sum(
-        pq.read_metadata(p).num_rows
-        for _, _, p in committed_parts(root, REJECTS, start=start, end=end, manifest=man)
-    )
+    store = _store(warehouse)
+    if store is not None:
+        man = _require_store(store)
+        hits = committed_objects(store, HITS, start=start, end=end, manifest=man)
+        for (d, key, _, _), n in zip(
+            hits, _footers(store, [u for _, _, u, _ in hits], _object_rows), strict=True
+        ):
+            hits_by_source[key[0]] = hits_by_source.get(key[0], 0) + n
+            dates.add(d.isoformat())
+        rejects = committed_objects(store, REJECTS, start=start, end=end, manifest=man)
+        rejected = sum(_footers(store, [u for _, _, u, _ in rejects], _object_rows))
+    else:
+        root = Path(warehouse)  # type: ignore[arg-type]
+        _require(root)
+        man = load_manifest(root)
+        for d, key, path in committed_parts(root, HITS, start=start, end=end, manifest=man):
+            n = pq.read_metadata(path).num_rows
+            hits_by_source[key[0]] = hits_by_source.get(key[0], 0) + n
+            dates.add(d.isoformat())
+        rejected = sum(
+            pq.read_metadata(p).num_rows
+            for _, _, p in committed_parts(root, REJECTS, start=start, end=end, manifest=man)
+        )
     sources = [
         {"source": sid, "path": man.sources[sid].path, "hits": n}
         for sid, n in sorted(hits_by_source.items())

@@ -37,18 +37,9 @@ from logmetrics.errors import ClusterError, IngestRefused, WarehouseError
 from logmetrics.ingest import IngestSummary, ingest
 from logmetrics.report import _month_by_day, _month_local, build_report, month_bounds
 from logmetrics.warehouse import load_manifest
+from tests.fixture_month import ALLIES, FILES, FIXTURES, MONTH, ROOT
 from tests.ingest_helpers import clf_time, read_hits, read_rejects
 
-ROOT = Path(__file__).resolve().parent.parent
-FIXTURES = ROOT / "fixtures"
-ALLIES = FIXTURES / "aliados.csv"
-MONTH = "2022-03"
-FILES = (
-    f"reporte-usuario-aliado-{MONTH}.html",
-    f"reporte-usuario-aliado-{MONTH}.xlsx",
-    f"matriz-gobiernos-{MONTH}.csv",
-    f"matriz-otros-aliados-{MONTH}.csv",
-)
 #: small chunks, so one ingest is dozens of tasks spread over both workers
 CHUNK = 24 << 10
 EPOCH = "1650000000"  # the reports' date, so stores ingested at different times compare
@@ -410,7 +401,7 @@ def test_unreachable_scheduler_is_one_line_and_exit_69(tmp_path: Path) -> None:
     [
         (["--scheduler", "http://scheduler:8786"], "--scheduler"),
         (["--scheduler", "tcp://host:99999"], "out of range"),
-        (["--warehouse", "s3://bucket/store"], "not supported yet"),
+        (["--warehouse", "nosuch://bucket/store"], "protocol is not supported for a warehouse"),
     ],
 )
 def test_bad_scheduler_or_object_store_warehouse_is_a_config_error(
@@ -420,8 +411,9 @@ def test_bad_scheduler_or_object_store_warehouse_is_a_config_error(
     args: list[str],
     needle: str,
 ) -> None:
-    """A malformed scheduler address, or an s3:// warehouse (not supported yet, and never a
-    local directory named "s3:"), is exit 2 with one line, for ingest and report alike."""
+    """A malformed scheduler address, or a warehouse URL of a protocol that is not supported
+    (never a local directory named "nosuch:"), is exit 2 with one line, for ingest and report
+    alike (s3:// warehouses: tests/test_warehouse_s3.py)."""
     monkeypatch.chdir(tmp_path)
     wh = ["--warehouse", str(tmp_path / "W")] if "--warehouse" not in args else []
     for cmd in (
@@ -433,7 +425,7 @@ def test_bad_scheduler_or_object_store_warehouse_is_a_config_error(
         err = capsys.readouterr().err
         assert err.count("\n") == 1 and needle in err, err
     assert not (tmp_path / "W").exists() and not (tmp_path / "o").exists()
-    assert not Path("s3:").exists()
+    assert not Path("s3:").exists() and not Path("nosuch:").exists()
 
 
 @pytest.mark.cluster

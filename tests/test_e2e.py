@@ -15,18 +15,8 @@ from pathlib import Path
 import pytest
 
 from logmetrics.config import DEFAULT_MATRICES, Config
+from tests.fixture_month import ALLIES, FILES, LOGS, MONTH
 
-ROOT = Path(__file__).resolve().parent.parent
-FIXTURES = ROOT / "fixtures"
-LOGS = FIXTURES / "logs"
-ALLIES = FIXTURES / "aliados.csv"
-MONTH = "2022-03"
-FILES = (
-    f"reporte-usuario-aliado-{MONTH}.html",
-    f"reporte-usuario-aliado-{MONTH}.xlsx",
-    f"matriz-gobiernos-{MONTH}.csv",
-    f"matriz-otros-aliados-{MONTH}.csv",
-)
 GOB = f"matriz-gobiernos-{MONTH}.csv"
 OTROS = f"matriz-otros-aliados-{MONTH}.csv"
 
