@@ -36,12 +36,11 @@ Decisions an operator can rely on:
   rebuild is refused (InputError) and nothing changes. A rebuild is all-or-nothing, so a
   refusal in a rebuild commits nothing at all.
 - **Parallelism.** ``jobs > 1`` parses chunks of one file and of several files at once in
-  ``spawn`` processes (call ``ingest`` under ``if __name__ == "__main__":`` in scripts); plain
-  chunks are re-read by the workers (the parent keeps only their CRC), .gz chunks are sent
-  decompressed. The workers are started before the lock is taken, so their imports overlap
-  with the parent's work; each runs one polars thread (``POLARS_MAX_THREADS=1`` unless set),
-  and chunks are ``POOL_CHUNK_BYTES`` (8 MB) so every worker has work until the end of a
-  file and at most ``2 * jobs`` chunks are in flight. Files of one source are
+  ``jobs`` threads of this process: the parse's inner loop is compiled code that releases the
+  GIL, and so do polars and the Parquet writer, so threads use the cores without the start-up
+  (imports, compiled-code loading) and the copying of worker processes. Chunks are
+  ``POOL_CHUNK_BYTES`` so every thread has work until the end of a file, and at most
+  ``2 * jobs`` chunks are in flight. Files of one source are
   read one after the other, since each resumes where the previous one stopped. With
   ``scheduler`` (a Dask scheduler address) the same tasks run on a cluster (see ``cluster``):
   each chunk's bytes travel with its task, the warehouse must be on storage every worker sees.
@@ -56,7 +55,6 @@ import datetime as dt
 import functools
 import hashlib
 import logging
-import multiprocessing
 import os
 import time
 import zlib
@@ -86,9 +84,9 @@ ProgressFn = Callable[[int, int], None]
 
 #: Bytes of complete lines per chunk task: bounds the memory of each parse (inline or remote).
 CHUNK_BYTES = 32 << 20
-#: ... with the local process pool (``jobs > 1``): smaller, so there are enough tasks to keep
-#: every worker busy until the end of a file, and each worker's footprint stays small.
-POOL_CHUNK_BYTES = 8 << 20
+#: ... with local threads (``jobs > 1``): smaller, so there are enough tasks to keep every
+#: thread busy until the end of a file.
+POOL_CHUNK_BYTES = 16 << 20
 
 
 # --- the chunk task (top level: process pools and clusters import it by name) ---------------
@@ -345,41 +343,16 @@ def _make_executor(
     return _start_pool(jobs, spec)
 
 
-def _worker_init(spec: str | None) -> None:
-    """Runs once in each pool worker, while the parent is still reading: warm the format."""
-    if spec is not None:
-        _compiled(spec)
-
-
-def _noop() -> None:
-    return None
-
-
-def _start_pool(jobs: int, spec: str | None = None) -> cf.ProcessPoolExecutor:
-    """A process pool whose ``jobs`` workers are started now, each with one polars thread.
-
-    ``spawn``: forking a process that already runs polars threads can deadlock. The workers are
-    spawned at once (not on demand), so their imports overlap with the parent's discovery,
-    lock and recovery. ``POLARS_MAX_THREADS=1`` (unless the operator set it) is in their
-    environment before they import polars: N single-threaded workers on N cores, not N pools of
-    N threads fighting over them and each holding per-thread allocator arenas.
-    """
-    pool = cf.ProcessPoolExecutor(
-        max_workers=jobs,
-        mp_context=multiprocessing.get_context("spawn"),
-        initializer=_worker_init,
-        initargs=(spec,),
-    )
-    added = "POLARS_MAX_THREADS" not in os.environ
-    if added:
-        os.environ["POLARS_MAX_THREADS"] = "1"
-    try:
-        for _ in range(jobs):  # a spawn pool starts one worker per submit while none is idle
-            pool.submit(_noop)
-    finally:
-        if added:
-            os.environ.pop("POLARS_MAX_THREADS", None)
+def _start_pool(jobs: int, spec: str | None = None) -> cf.ThreadPoolExecutor:
+    """``jobs`` threads for the chunk tasks (see the module docstring, Parallelism)."""
+    pool = cf.ThreadPoolExecutor(max_workers=jobs, thread_name_prefix="logmetrics-ingest")
+    if spec is not None:  # load the compiled parse while this thread finds and reads files
+        pool.submit(_warm, _compiled(spec))
     return pool
+
+
+def _warm(fmt: formats.LogFormat) -> None:
+    parse.parse_chunk(b"-\n", fmt, source="", file="", first_line_no=1, base_offset=0)
 
 
 # --- the run ----------------------------------------------------------------------------------
@@ -1088,7 +1061,7 @@ def ingest(
     _compiled(spec)  # a bad format fails before anything is touched
     files = sources.discover(paths)
     summary = IngestSummary(warehouse=str(root))
-    # the local pool starts now: its workers import while the parent locks, recovers and reads
+    # the local threads for --jobs N (jobs=1 runs each chunk at submit time)
     early = _start_pool(jobs, spec) if executor is None and scheduler is None and jobs > 1 else None
     if chunk_bytes is None:
         chunk_bytes = POOL_CHUNK_BYTES if early is not None else CHUNK_BYTES
@@ -1152,7 +1125,8 @@ def _ingest_locked(
             # a pool re-reads plain chunks from the page cache: the parent then holds no chunk
             # bytes, and nothing big is pickled; decompressed .gz content has to travel
             # (and a cluster's workers need not see the logs)
-            send_data=isinstance(ex, _InlineExecutor) or scheduler is not None,
+            send_data=isinstance(ex, (_InlineExecutor, cf.ThreadPoolExecutor))
+            or scheduler is not None,
             commit_interval=commit_interval,
         )
         try:
@@ -1165,7 +1139,7 @@ def _ingest_locked(
             elif not isinstance(exc, IngestRefused):
                 with contextlib.suppress(LogmetricsError, OSError):
                     run.save(force=True)  # keep what was committed before the failure
-            if isinstance(exc, BrokenProcessPool):
+            if isinstance(exc, BrokenProcessPool):  # a caller's own process pool
                 raise LogmetricsError(
                     f"{root}: a parsing process died (out of memory?); what was committed is "
                     "kept, run the ingest again (perhaps with fewer --jobs)"

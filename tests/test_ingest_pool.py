@@ -1,20 +1,21 @@
-"""The local process pool of ``--jobs N`` and the parent's chunking for it."""
+"""The local threads of ``--jobs N`` and the chunking for them."""
 
 from __future__ import annotations
 
+import contextlib
 import multiprocessing
-import os
+import threading
 import zlib
 from pathlib import Path
 
-import polars as pl
 import pytest
 from ingest_helpers import make_lines, read_hits, read_rejects
 
+from logmetrics import ingest as ingest_mod
 from logmetrics import warehouse as wh
 from logmetrics.config import Config
 from logmetrics.errors import WarehouseLocked
-from logmetrics.ingest import _start_pool, ingest
+from logmetrics.ingest import ingest
 from logmetrics.sources import iter_chunks
 
 
@@ -42,21 +43,32 @@ def test_chunks_without_data_cut_the_same_ranges(final: bool, split_at: int | No
     assert b"".join(c.data for c in full) == (data if final else b"".join(lines))
 
 
-def _threads() -> int:
-    return pl.thread_pool_size()
+def _ingest_threads() -> list[threading.Thread]:
+    return [t for t in threading.enumerate() if t.name.startswith("logmetrics-ingest")]
 
 
-def test_pool_workers_start_at_once_with_one_polars_thread() -> None:
-    """Every worker is spawned up front, with POLARS_MAX_THREADS=1; the parent's env is kept."""
-    before = os.environ.get("POLARS_MAX_THREADS")
-    pool = _start_pool(2, "combined")
-    try:
-        assert len(multiprocessing.active_children()) >= 2
-        assert os.environ.get("POLARS_MAX_THREADS") == before
-        if before is None:
-            assert {pool.submit(_threads).result() for _ in range(4)} == {1}
-    finally:
-        pool.shutdown(wait=True)
+def test_jobs_two_parses_chunks_in_two_threads_at_once(tmp_path: Path, monkeypatch) -> None:
+    """--jobs 2 runs chunk tasks in two threads of this process, overlapping in time."""
+    log = tmp_path / "access.log"
+    log.write_bytes(b"".join(make_lines(4000, tag="t")))
+    barrier = threading.Barrier(2, timeout=30)
+    seen: set[str] = set()
+    real = ingest_mod.run_chunk
+
+    def spy(task):
+        name = threading.current_thread().name
+        if name not in seen:  # each thread's first task waits for the other thread's
+            seen.add(name)
+            with contextlib.suppress(threading.BrokenBarrierError):
+                barrier.wait()  # returns only when two tasks run at the same time
+        return real(task)
+
+    monkeypatch.setattr(ingest_mod, "run_chunk", spy)
+    summary = ingest([log], warehouse=tmp_path / "s", config=Config(), jobs=2, chunk_bytes=20_000)
+    assert summary.lines_ingested == 4000
+    assert not barrier.broken
+    assert len(seen) == 2 and all(n.startswith("logmetrics-ingest") for n in seen)
+    assert multiprocessing.active_children() == []  # no worker processes
 
 
 def test_jobs_two_with_default_chunks_matches_jobs_one(tmp_path: Path) -> None:
@@ -71,10 +83,10 @@ def test_jobs_two_with_default_chunks_matches_jobs_one(tmp_path: Path) -> None:
 
 
 def test_pool_is_shut_down_when_the_lock_is_not_taken(tmp_path: Path) -> None:
-    """A pool started before the lock does not outlive a run that could not lock."""
+    """Threads started before the lock do not outlive a run that could not lock."""
     log = tmp_path / "access.log"
     log.write_bytes(b"".join(make_lines(50)))
     store = tmp_path / "store"
     with wh.locked(store), pytest.raises(WarehouseLocked):
         ingest([log], warehouse=store, config=Config(), jobs=2, lock_timeout=0.2)
-    assert multiprocessing.active_children() == []
+    assert _ingest_threads() == []
