@@ -5,7 +5,7 @@ by the fingerprint of its first 1024 decompressed bytes, and parses only what th
 not hold yet, chunk by chunk (``chunk_bytes`` of complete lines). Each chunk is one task,
 ``run_chunk(ChunkTask) -> ChunkResult``, a top-level function that parses and writes its own
 deterministic part files; the parent commits the manifest in order. ``jobs > 1`` runs the tasks
-in a process pool; any ``concurrent.futures.Executor`` can be passed instead.
+in that many threads; any ``concurrent.futures.Executor`` can be passed instead.
 
 Decisions an operator can rely on:
 
@@ -1038,10 +1038,10 @@ def ingest(
     raises WarehouseLocked. The manifest is committed at most every ``commit_interval`` seconds
     (0: after every chunk) and at the end, so thousands of small files do not rewrite it
     thousands of times. ``chunk_bytes`` defaults to ``CHUNK_BYTES``, or ``POOL_CHUNK_BYTES``
-    for the local process pool of ``jobs > 1``. ``executor`` (any concurrent.futures.Executor,
-    e.g. a Dask client's) runs the chunk tasks instead of ``jobs`` local processes;
-    ``scheduler`` (``tcp://HOST:8786``) runs them on that Dask cluster (the warehouse must be a
-    path every worker sees).
+    for the local threads of ``jobs > 1``. ``executor`` (any concurrent.futures.Executor,
+    e.g. a Dask client's) runs the chunk tasks instead of ``jobs`` local threads;
+    ``scheduler`` (``tcp://HOST:8786``) runs them on that Dask cluster (the warehouse must be
+    storage every worker sees: a shared path or an object store).
     """
     t0 = time.monotonic()
     if jobs < 1:
