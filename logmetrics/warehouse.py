@@ -741,7 +741,7 @@ def committed_parts(
     return out
 
 
-# --- writing a chunk's parts (runs in the task's thread or worker) -------------------------------------
+# --- writing a chunk's parts (runs in the task's thread or worker) ---------------------------
 
 
 def _by_date(frame: pl.DataFrame) -> list[tuple[dt.date, pl.DataFrame]]:
