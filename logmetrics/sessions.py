@@ -4,6 +4,7 @@ change of local date, starts a new one, so a session never crosses midnight nor 
 
 from __future__ import annotations
 
+import numpy as np
 import polars as pl
 
 from .config import Config
@@ -31,18 +32,26 @@ def sessionize(interactions: pl.DataFrame, *, config: Config) -> pl.DataFrame:
     )
     df = df.with_columns(new.fill_null(True).cum_sum().cast(pl.Int64).alias("session"))
 
+    # Sessions are contiguous runs of rows (sorted above), so "within the session" is a
+    # comparison of session ids carried by fills, not a window group-by per session.
     pv = pl.col("is_pageview")
+    session = pl.col("session")
     pv_ts = pl.when(pv).then(pl.col("ts"))
-    # next page view's time in the session: backward fill over the rows after this one
-    next_pv = pv_ts.shift(-1).backward_fill().over("session")
-    first_pv = pv_ts.forward_fill().shift(1).over("session")
+    pv_session = pl.when(pv).then(session)
+    # the next page view after this row (its time and session), and whether one came before
+    next_ts = pv_ts.shift(-1).backward_fill()
+    next_in = pv_session.shift(-1).backward_fill() == session
+    before_in = pv_session.forward_fill().shift(1) == session
+    next_pv = pl.when(next_in).then(next_ts)
     df = df.with_columns(
         pl.when(pv)
         .then((next_pv - pl.col("ts")).dt.total_microseconds() / 1_000_000)
         .otherwise(None)
         .alias("time_on_page"),
-        (pv & next_pv.is_null()).alias("is_exit"),
-        (pv & first_pv.is_null()).alias("is_entrance"),
-        pl.len().over("session").cast(pl.Int64).alias("session_hits"),
+        (pv & ~next_in.fill_null(False)).alias("is_exit"),
+        (pv & ~before_in.fill_null(False)).alias("is_entrance"),
     )
+    sizes = np.bincount(df["session"].to_numpy())  # sessions are numbered 1..k
+    hits = pl.Series("session_hits", sizes[df["session"].to_numpy()], pl.Int64)
+    df = df.with_columns(hits)
     return df
