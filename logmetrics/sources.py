@@ -27,14 +27,23 @@ import logging
 import os
 import re
 import stat
+import types
 import zlib
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from .errors import InputError
+
+_inflate_lib: types.ModuleType
+try:  # ISA-L's inflate: the same streams, about twice as fast as zlib here
+    from isal import isal_zlib as _inflate_lib
+except ImportError:  # pragma: no cover - isal is a dependency; zlib is the fallback
+    _inflate_lib = zlib
+_INFLATE_ERRORS: tuple[type[Exception], ...] = (zlib.error, _inflate_lib.error)
 
 log = logging.getLogger(__name__)
 
@@ -204,7 +213,7 @@ class ByteStream:
     def _inflate(self) -> Iterator[bytes]:
         self._fh.seek(0)
         self.raw_pos = 0
-        d: zlib._Decompress | None = None  # None between members
+        d: Any = None  # a decompressor; None between members
         buf = b""
         while True:
             if not buf:
@@ -225,7 +234,7 @@ class ByteStream:
                     continue
                 if buf[:2] != _GZIP_MAGIC:
                     raise InputError(f"{self.path}: trailing data after the gzip stream")
-                d = zlib.decompressobj(wbits=31)
+                d = _inflate_lib.decompressobj(wbits=31)
             data, buf = buf, b""
             try:
                 while True:
@@ -238,7 +247,7 @@ class ByteStream:
                     data = d.unconsumed_tail
                     if not data:
                         break
-            except zlib.error as exc:
+            except _INFLATE_ERRORS as exc:
                 raise InputError(f"{self.path}: corrupt gzip data: {exc}") from None
 
     def head(self, n: int = FINGERPRINT_BYTES) -> tuple[bytes, bool]:
