@@ -24,6 +24,9 @@ from .formats import Literal, LogFormat, Optional_
 
 # program op codes
 _LIT, _LIT_OPT, _FIELD, _OPT_BEGIN, _OPT_END = 0, 1, 2, 3, 4
+# ... and their common shapes, decided with fewer steps: a literal of 1-7 bytes (one masked word
+# compare), a quoted field, a field ended by one ASCII stop byte
+_LIT_WORD, _FIELD_QUOTED, _FIELD_STOP = 5, 6, 7
 # field checks (what the regex demands of a field's text beyond its delimiters)
 _CHK_NONE, _CHK_DIGITS, _CHK_SECONDS, _CHK_QUERY = 0, 1, 2, 3
 # column kinds
@@ -53,7 +56,7 @@ class Program:
     outputs; ``groups``: field group -> row of the span outputs (every field has one).
     """
 
-    ops: np.ndarray  # (n_ops, 3) int64: code, a, b
+    ops: np.ndarray  # (n_ops, 4) int64: code, a, b, c
     lits: np.ndarray  # uint8: literal bytes
     fields: np.ndarray  # (n_fields, 6) int64: quoted, eol, skip, stop offset, stop count, check
     stops: np.ndarray  # (n_stops, 5) int64: length, bytes...
@@ -69,7 +72,8 @@ class Program:
 def program(fmt: LogFormat) -> Program:
     """Compile ``fmt``'s elements and columns into the kernel's tables."""
     groups = {f.group: i for i, f in enumerate(fmt.fields)}
-    ops: list[tuple[int, int, int]] = []
+    ops: list[tuple[int, int, int, int]] = []
+    by_group = {f.group: f for f in fmt.fields}
     lits = bytearray()
 
     def emit(elements: tuple) -> None:
@@ -78,20 +82,30 @@ def program(fmt: LogFormat) -> Program:
                 raw = el.text.encode("utf-8")
                 if el.optional:
                     assert len(raw) == 1
-                    ops.append((_LIT_OPT, raw[0], 0))
+                    ops.append((_LIT_OPT, raw[0], 0, 0))
+                elif len(raw) <= 7:
+                    ops.append((_LIT_WORD, int.from_bytes(raw, "little"), len(raw), 0))
                 else:
-                    ops.append((_LIT, len(lits), len(raw)))
+                    ops.append((_LIT, len(lits), len(raw), 0))
                     lits.extend(raw)
             elif isinstance(el, Optional_):
                 first = el.elements[0]
                 assert isinstance(first, Literal)
                 at = len(ops)
-                ops.append((_OPT_BEGIN, first.text.encode("utf-8")[0], -1))
+                ops.append((_OPT_BEGIN, first.text.encode("utf-8")[0], -1, 0))
                 emit(el.elements)
-                ops[at] = (_OPT_BEGIN, ops[at][1], len(ops))
-                ops.append((_OPT_END, 0, 0))
+                ops[at] = (_OPT_BEGIN, ops[at][1], len(ops), 0)
+                ops.append((_OPT_END, 0, 0, 0))
             else:
-                ops.append((_FIELD, groups[el.group], 0))
+                f = by_group[el.group]
+                g = groups[el.group]
+                one = [s.encode("utf-8") for s in f.stops]
+                if f.quoted:
+                    ops.append((_FIELD_QUOTED, g, int(f.eol), 0))
+                elif len(one) == 1 and len(one[0]) == 1 and f.skip == 0:
+                    ops.append((_FIELD_STOP, g, int(f.eol), one[0][0]))
+                else:
+                    ops.append((_FIELD, g, 0, 0))
 
     emit(fmt.elements)
     stop_rows: list[list[int]] = []
@@ -141,7 +155,7 @@ def program(fmt: LogFormat) -> Program:
         time_field = groups[main[0].group]
         time_kind = TIME_CLF if main[0].kind == "time_clf" else TIME_ISO
     return Program(
-        ops=np.array(ops, np.int64).reshape(-1, 3),
+        ops=np.array(ops, np.int64).reshape(-1, 4),
         lits=np.frombuffer(bytes(lits) or b"\0", np.uint8).copy(),
         fields=np.array(field_rows, np.int64).reshape(-1, 6),
         stops=np.array(stop_rows or [[0] * 5], np.int64).reshape(-1, 5),
@@ -546,6 +560,34 @@ def walk(
                 if not good:
                     break
                 pos += ln
+            elif code == _LIT_WORD:
+                ln = ops[j, 2]
+                if pos + ln > e0 or (_word(a64, pos) & masks[ln]) != np.uint64(ops[j, 1]):
+                    good = False
+                    break
+                pos += ln
+            elif code in (_FIELD_QUOTED, _FIELD_STOP):
+                f = ops[j, 1]
+                if code == _FIELD_STOP:
+                    end = _find1(a64, ops[j, 3], pos, e0)
+                else:
+                    end = pos
+                    while True:
+                        end = _find_quote(a64, end, e0)
+                        if end >= e0 or buf[end] == 34:
+                            break
+                        if end + 1 >= e0:  # a backslash escaping the end of the line
+                            end = -1
+                            break
+                        end += 2
+                if end >= e0:
+                    end = e0 if ops[j, 2] else -1
+                if end < 0:
+                    good = False
+                    break
+                starts[f, i] = pos
+                ends[f, i] = end
+                pos = end
             elif code == _LIT_OPT:
                 if pos < e0 and buf[pos] == ops[j, 1]:
                     pos += 1

@@ -20,6 +20,25 @@ BASE = (
 
 LINES = [
     {
+        "id": "long-literals-and-multibyte-stop",
+        # literals longer than a word (" took=", "] request=") and a field ended by a
+        # two-byte character (the UTF-8 "·" after the user) take the walk's general paths
+        "fmt": '$remote_addr·$remote_user·[$time_local] request="$request" status=$status took=$request_time',
+        "line": '198.51.100.4·ana·[10/Mar/2022:10:15:32 -0500] request="GET /x?y=1 HTTP/2.0" '
+        "status=404 took=0.250".encode(),
+        "expect": {
+            "ts": "2022-03-10 15:15:32",
+            "remote_addr": "198.51.100.4",
+            "remote_user": "ana",
+            "method": "GET",
+            "path": "/x",
+            "query": "y=1",
+            "protocol": "HTTP/2.0",
+            "status": 404,
+            "request_time": 0.25,
+        },
+    },
+    {
         "id": "combined-plain",
         "fmt": COMBINED,
         "line": BASE,
