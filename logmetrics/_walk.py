@@ -237,6 +237,18 @@ def scan(buf, a64, n):  # pragma: no cover - jit
     return nl, odd[:m]
 
 
+@njit(cache=True, nogil=True)
+def has_byte(buf, n, b):  # pragma: no cover - jit
+    """Whether ``buf[:n]`` holds byte ``b`` (counted a block at a time, so it vectorises)."""
+    for start in range(0, n, 4096):
+        found = 0
+        for i in range(start, min(start + 4096, n)):
+            found += buf[i] == b
+        if found:
+            return True
+    return False
+
+
 # --- the walk -------------------------------------------------------------------------------
 
 

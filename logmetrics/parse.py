@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import codecs
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -127,10 +128,10 @@ def _prepare(data: bytes) -> tuple[_Mem, np.ndarray, np.ndarray]:
     """
     nl, lines = _scan(data)
     if not len(lines):
-        return _Mem(data), nl, nl
+        return _Mem([data], len(data)), nl, nl
     if len(lines) > max(_CLEAN_LINES, len(nl) // _CLEAN_SHARE):
         clean = _clean(data)
-        return _Mem(clean), _scan(clean)[0], nl
+        return _Mem([clean], len(clean)), _scan(clean)[0], nl
     view = memoryview(data)
     pieces: list[bytes | memoryview] = []
     delta = np.zeros(len(nl) + 1, np.int64)
@@ -148,10 +149,9 @@ def _prepare(data: bytes) -> tuple[_Mem, np.ndarray, np.ndarray]:
             delta[i] = len(fixed) - len(line)
             size += len(fixed) - len(line)
     if not pieces:
-        return _Mem(data), nl, nl
+        return _Mem([data], len(data)), nl, nl
     pieces.append(view[at:])
-    pieces.append(_padding(size))
-    return _Mem(b"".join(pieces), size), nl + np.cumsum(delta)[: len(nl)], nl
+    return _Mem(pieces, size), nl + np.cumsum(delta)[: len(nl)], nl
 
 
 def _padding(size: int) -> bytes:
@@ -164,24 +164,27 @@ def _padding(size: int) -> bytes:
 class _Mem:
     """The clean chunk buffer: byte and unaligned little-endian 8-byte reads, string views.
 
-    ``padded`` is the bytes plus zero padding to a multiple of 8 with at least 32 spare, so an
-    unaligned word is two aligned ``take``s and a shift (numpy gathers from an unaligned
-    uint64 view are an order of magnitude slower). Arrow views point into it too.
+    The bytes live in an aligned numpy buffer followed by zero padding to a multiple of 8 with
+    at least 32 spare, so an unaligned word is two aligned reads and a shift. Arrow views point
+    into it too. It is filled by numpy copies, which run without the GIL (``--jobs`` threads
+    keep parsing while one chunk is copied).
     """
 
-    def __init__(self, data: bytes, size: int | None = None) -> None:
-        """``data``, or when ``size`` is given: ``size`` bytes already followed by padding."""
-        if size is None:
-            self.L = len(data)
-            padded = data + _padding(len(data))
-        else:
-            self.L = size
-            padded = data
-            assert len(padded) == size + len(_padding(size))
-        self.raw = padded
-        self.u8 = np.frombuffer(padded, np.uint8)
-        self.a64 = np.frombuffer(padded, np.uint64)
-        self.pa = pa.py_buffer(padded)
+    def __init__(self, pieces: Sequence[bytes | memoryview], size: int) -> None:
+        """The concatenation of ``pieces`` (``size`` bytes in all)."""
+        self.L = size
+        arr = np.empty(size + len(_padding(size)), np.uint8)
+        at = 0
+        for piece in pieces:
+            n = len(piece)
+            arr[at : at + n] = np.frombuffer(piece, np.uint8)
+            at += n
+        assert at == size
+        arr[size:] = 0
+        self.u8 = arr
+        self.a64 = arr.view(np.uint64)
+        self.pa = pa.py_buffer(arr)
+        self.escapes = _walk.has_byte(arr, size, 92)  # any backslash: values may need unescaping
 
     def word(self, idx: np.ndarray) -> np.ndarray:
         """The 8 bytes at each index as a little-endian uint64 (indexes clamp into the buffer)."""
@@ -368,8 +371,7 @@ def parse_chunk(
     le = le - ((le > ls) & (mem.byte(le - 1) == 13))
 
     prog = _program(fmt)
-    escapes = mem.raw.find(b"\\", 0, mem.L) >= 0
-    out = _Out(_walk.run(prog, mem.u8, mem.a64, ls, le, escapes=escapes, threads=threads), prog)
+    out = _Out(_walk.run(prog, mem.u8, mem.a64, ls, le, escapes=mem.escapes, threads=threads), prog)
 
     cand = np.flatnonzero(out.ok)
     _late_fields(fmt, mem, out, cand, tz)
@@ -404,8 +406,7 @@ def match_groups(data: bytes, fmt: LogFormat | str) -> pl.DataFrame:
     le = np.concatenate([nl, np.array([mem.L], np.int64)])[:n]
     le = le - ((le > ls) & (mem.byte(le - 1) == 13))
     prog = _program(fmt)
-    escapes = mem.raw.find(b"\\", 0, mem.L) >= 0
-    out = _Out(_walk.run(prog, mem.u8, mem.a64, ls, le, escapes=escapes), prog)
+    out = _Out(_walk.run(prog, mem.u8, mem.a64, ls, le, escapes=mem.escapes), prog)
     cols = [pl.Series("matched", out.ok)]
     for f in fmt.fields:
         s, e = out.span(f.group)
