@@ -14,13 +14,43 @@ stop characters (after ``skip`` of them inside a fixed-shape time), and so on.
 
 from __future__ import annotations
 
+import os
+import tempfile
+from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path
 
-import numpy as np
-from numba import njit
-from numba.cpython.unsafe.numbers import trailing_zeros
 
-from .formats import Literal, LogFormat, Optional_
+def cache_dir(package: Path, env: Mapping[str, str]) -> str | None:
+    """Where numba should keep the compiled code, when its own choices may all be unwritable.
+
+    None: numba's default (``__pycache__`` next to this file) is writable, or the operator set
+    ``NUMBA_CACHE_DIR``. Otherwise (a root-owned install run by a cron user): the user's cache
+    directory if writable, else a per-user directory under the system temp directory.
+    """
+    if "NUMBA_CACHE_DIR" in env:
+        return None
+    pycache = package / "__pycache__"
+    if os.access(pycache if pycache.exists() else package, os.W_OK):
+        return None
+    home = env.get("XDG_CACHE_HOME") or os.path.join(env.get("HOME") or "/nonexistent", ".cache")
+    base = Path(home)
+    while not base.exists() and base.parent != base:
+        base = base.parent
+    if os.access(base, os.W_OK):
+        return os.path.join(home, "logmetrics", "numba")
+    return os.path.join(tempfile.gettempdir(), f"logmetrics-numba-{os.getuid()}")
+
+
+_CACHE = cache_dir(Path(__file__).parent, os.environ)
+if _CACHE is not None:  # before numba reads its configuration
+    os.environ["NUMBA_CACHE_DIR"] = _CACHE
+
+import numpy as np  # noqa: E402
+from numba import njit  # noqa: E402
+from numba.cpython.unsafe.numbers import trailing_zeros  # noqa: E402
+
+from .formats import Literal, LogFormat, Optional_  # noqa: E402
 
 # program op codes
 _LIT, _LIT_OPT, _FIELD, _OPT_BEGIN, _OPT_END = 0, 1, 2, 3, 4
