@@ -85,7 +85,7 @@ def _memory_kb(pid: int) -> int:
 
 class TreeSampler(threading.Thread):
     """Peak total memory of a process tree, sampled: GNU time only sees the largest process,
-    which under-reports ``--jobs 2`` (parent + workers) and a ``zcat | goaccess`` pipe."""
+    which under-reports a ``zcat | goaccess`` pipe (and any tool that forks workers)."""
 
     def __init__(self, pid: int, interval: float = 0.1) -> None:
         super().__init__(daemon=True)
@@ -928,7 +928,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     notes.append(
         "peak MB = max(GNU time max RSS of the largest process, sampled PSS sum of the process "
-        "tree); --jobs 2 has worker processes"
+        "tree); --jobs 2 runs threads in one process"
     )
     notes.append(
         f"input: {meta['lines']:,} lines ({meta['bytes'] / MB:,.1f} MB, "
