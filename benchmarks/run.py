@@ -258,7 +258,7 @@ def machine() -> dict[str, Any]:
         pass
     with contextlib.suppress(AttributeError):
         info["affinity_cores"] = len(os.sched_getaffinity(0))
-    for mod in ("polars", "pyarrow", "apache_log_parser"):
+    for mod in ("polars", "pyarrow", "numba", "apache_log_parser"):
         try:
             info[mod] = __import__(mod).__version__
         except Exception:  # noqa: BLE001 - a version string is best effort
@@ -696,7 +696,8 @@ def render(
     m = machine_info
     mline = (
         f"{m.get('cpu')}, {m.get('cores')} cores, {m.get('ram_gb')} GB RAM; Python {m.get('python')}, "
-        f"polars {m.get('polars')}, pyarrow {m.get('pyarrow')}, {m.get('goaccess', 'GoAccess missing')}, "
+        f"polars {m.get('polars')}, pyarrow {m.get('pyarrow')}, numba {m.get('numba')}, "
+        f"{m.get('goaccess', 'GoAccess missing')}, "
         f"apache-log-parser {m.get('apache_log_parser')}; logmetrics {m.get('logmetrics')} "
         f"({m.get('logmetrics_commit', '?')})"
     )

@@ -4,7 +4,6 @@ change of local date, starts a new one, so a session never crosses midnight nor 
 
 from __future__ import annotations
 
-import numpy as np
 import polars as pl
 
 from .config import Config
@@ -51,7 +50,8 @@ def sessionize(interactions: pl.DataFrame, *, config: Config) -> pl.DataFrame:
         (pv & ~next_in.fill_null(False)).alias("is_exit"),
         (pv & ~before_in.fill_null(False)).alias("is_entrance"),
     )
-    sizes = np.bincount(df["session"].to_numpy())  # sessions are numbered 1..k
-    hits = pl.Series("session_hits", sizes[df["session"].to_numpy()], pl.Int64)
-    df = df.with_columns(hits)
+    # each session's size, repeated over its rows (runs of the sorted session column)
+    runs = df.get_column("session").rle().struct.field("len").cast(pl.Int64)
+    hits = runs.repeat_by(runs).explode().alias("session_hits")
+    df = df.with_columns(hits if df.height else pl.lit(None, pl.Int64).alias("session_hits"))
     return df
