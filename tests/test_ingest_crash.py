@@ -18,6 +18,7 @@ import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import polars as pl
 import pytest
@@ -34,7 +35,7 @@ from logmetrics.config import Config
 from logmetrics.ingest import ingest
 print("ready", flush=True)
 for line in sys.stdin:
-    store, chunk, rebuild, *paths = line.rstrip("\\n").split("\\t")
+    store, chunk, rebuild, jobs, *paths = line.rstrip("\\n").split("\\t")
     window = None
     if rebuild:
         a, b = rebuild.split("/")
@@ -44,7 +45,7 @@ for line in sys.stdin:
         signal.alarm(60)  # never hang the test suite
         try:
             ingest(paths, warehouse=store, config=Config(), chunk_bytes=int(chunk), rebuild=window,
-                   commit_interval=0)  # a commit after every chunk: more moments to die between
+                   commit_interval=0, jobs=int(jobs))  # a commit after every chunk
         finally:
             os._exit(0)
     print(pid, flush=True)
@@ -62,8 +63,8 @@ class Launcher:
         self.stdin, self.stdout = proc.stdin, proc.stdout
         assert self.stdout.readline().strip() == "ready"
 
-    def start(self, store: Path, paths: list[str], rebuild: str = "") -> int:
-        self.stdin.write("\t".join([str(store), str(CHUNK), rebuild, *paths]) + "\n")
+    def start(self, store: Path, paths: list[str], rebuild: str = "", jobs: int = 1) -> int:
+        self.stdin.write("\t".join([str(store), str(CHUNK), rebuild, str(jobs), *paths]) + "\n")
         self.stdin.flush()
         return int(self.stdout.readline())
 
@@ -121,7 +122,7 @@ def _kill_after(
     delay: float,
     base: Path | None = None,
     attempts: int = 3,
-    **kw: str,
+    **kw: Any,
 ) -> bool:
     """Start an ingest into ``store`` (a copy of ``base``, or new), SIGKILL it after ``delay`` s.
 
@@ -192,6 +193,28 @@ def test_sigkill_at_any_moment_then_rerun_equals_uninterrupted(
             assert hits.equals(ref_grown[0]), f"kill {i} after {delay:.2f} s, then growth"
             assert rejects.drop("file").equals(ref_grown[1].drop("file"))
     assert killed >= KILLS - 2
+
+
+@pytest.mark.slow
+def test_sigkill_with_jobs_two_then_rerun_equals_uninterrupted(
+    tmp_path: Path, launcher: Launcher
+) -> None:
+    """--jobs 2 (chunks parsed and written by two threads at once) killed at 6 moments: the
+    re-run's hits, rejects, part files and manifest equal an uninterrupted --jobs 1 run's."""
+    paths = _inputs(tmp_path / "logs")
+    t0 = time.monotonic()
+    launcher.start(tmp_path / "ref", paths)
+    assert launcher.status() == 0
+    work = time.monotonic() - t0
+    ref = _snapshot(tmp_path / "ref")
+    killed = 0
+    for i in range(6):
+        store = tmp_path / f"wh{i}"
+        delay = work * (i + 0.5) / 6
+        killed += _kill_after(launcher, store, paths, delay, jobs=2)
+        run_ingest(paths, store, chunk_bytes=CHUNK, commit_interval=0, jobs=2)
+        assert _same(_snapshot(store), ref), f"kill {i} after {delay:.2f} s"
+    assert killed >= 4
 
 
 @pytest.mark.slow
