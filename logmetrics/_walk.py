@@ -2,8 +2,8 @@
 
 Why compiled: a log line is a short sequence of literals and delimited fields, so the natural
 parse is one forward pass over its bytes. Expressed as whole-array numpy steps the same walk
-cost ~3 µs a line (dozens of passes over temporaries); as a loop compiled by numba it is a
-fraction of that. The loops are generic: ``Program`` turns a compiled ``LogFormat`` into small
+cost ~3 µs a line (dozens of passes over temporaries); as a loop compiled by numba, scanning
+8 bytes a step, it costs ~0.7 µs on the project's machine (nginx combined, 254-byte lines). The loops are generic: ``Program`` turns a compiled ``LogFormat`` into small
 integer tables that one kernel interprets, so one compiled kernel serves every format and its
 machine code is cached on disk (``cache=True``) after the first run.
 
