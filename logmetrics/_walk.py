@@ -96,7 +96,6 @@ class Program:
     text: dict[str, int]
     ints: dict[str, int]
     groups: dict[str, int]
-    status: bool
 
 
 def program(fmt: LogFormat) -> Program:
@@ -153,7 +152,6 @@ def program(fmt: LogFormat) -> Program:
     text: dict[str, int] = {}
     ints: dict[str, int] = {}
     cols: list[tuple[int, ...]] = []
-    status = False
 
     def slot(name: str) -> int:
         return text.setdefault(name, len(text))
@@ -166,7 +164,6 @@ def program(fmt: LogFormat) -> Program:
         elif f.kind == "query_q":
             cols.append((_C_QUERY_Q, g, slot(name), 0, 0, 0, 0))
         elif f.kind == "status":
-            status = True
             cols.append((_C_STATUS, g, 0, 0, 0, 0, 0))
         elif f.kind == "int":
             cols.append((_C_INT, g, ints.setdefault(name, len(ints)), 0, 0, 0, 0))
@@ -195,7 +192,6 @@ def program(fmt: LogFormat) -> Program:
         text=text,
         ints=ints,
         groups=groups,
-        status=status,
     )
 
 
@@ -209,16 +205,22 @@ _ALL = np.uint64(0xFFFFFFFFFFFFFFFF)
 
 
 @njit(cache=True, nogil=True)
+def _newline(i, k, m, bad, nl, odd):  # pragma: no cover - jit
+    """Line ``k`` ends at ``i`` (listed as odd if ``bad``): (lines so far, odd lines so far)."""
+    nl[k] = i
+    if bad:
+        odd[m] = k
+        m += 1
+    return k + 1, m
+
+
+@njit(cache=True, nogil=True)
 def _scan_byte(c, i, k, m, bad, nl, odd):  # pragma: no cover - jit
     """One byte of ``scan`` that may be special: (lines so far, odd lines so far, dirty)."""
     if c == 10:
-        nl[k] = i
-        if bad:
-            odd[m] = k
-            m += 1
-            bad = False
-        k += 1
-    elif (c < 32 or c >= 128) and c != 9 and c != 13:
+        k, m = _newline(i, k, m, bad, nl, odd)
+        return k, m, False
+    if (c < 32 or c >= 128) and c != 9 and c != 13:
         bad = True
     return k, m, bad
 
@@ -252,12 +254,8 @@ def scan(buf, a64, n):  # pragma: no cover - jit
                 k, m, bad = _scan_byte(buf[i], i, k, m, bad, nl, odd)
             continue
         while t:
-            nl[k] = q * 8 + (trailing_zeros(t) >> 3)
-            if bad:
-                odd[m] = k
-                m += 1
-                bad = False
-            k += 1
+            k, m = _newline(q * 8 + (trailing_zeros(t) >> 3), k, m, bad, nl, odd)
+            bad = False
             t &= t - np.uint64(1)
     for i in range((n >> 3) * 8, n):
         k, m, bad = _scan_byte(buf[i], i, k, m, bad, nl, odd)
@@ -345,21 +343,28 @@ def _find(buf, a64, stops, k, pos, lim):  # pragma: no cover - jit
         pos = p + 1
 
 
+@njit(cache=True, nogil=True)
+def _quoted_end(buf, a64, pos, le, eol):  # pragma: no cover - jit
+    """Where a quoted field starting at ``pos`` ends (its first unescaped ``"``); at the end of
+    the line if ``eol`` allows an unclosed last field; -1 when the line cannot match."""
+    p = pos
+    while True:
+        p = _find_quote(a64, p, le)
+        if p >= le:
+            return le if eol else -1
+        if buf[p] == 34:
+            return p
+        if p + 1 >= le:  # a backslash escaping the end of the line
+            return -1
+        p += 2
+
+
 @njit(cache=True, nogil=True, inline="always")
 def _field_end(buf, a64, pos, le, fields, f, stops):  # pragma: no cover - jit
     """Where field ``f`` starting at ``pos`` ends; -1 when the line cannot match."""
     quoted, eol, skip, s_off, s_n = fields[f, 0], fields[f, 1], fields[f, 2], fields[f, 3], fields[f, 4]
     if quoted:
-        p = pos
-        while True:
-            p = _find_quote(a64, p, le)
-            if p >= le:
-                return le if eol else -1
-            if buf[p] == 34:
-                return p
-            if p + 1 >= le:  # a backslash escaping the end of the line
-                return -1
-            p += 2
+        return _quoted_end(buf, a64, pos, le, eol)
     if s_n == 0:
         return le
     best = _BIG
@@ -608,22 +613,16 @@ def walk(
                     good = False
                     break
                 pos += ln
-            elif code in (_FIELD_QUOTED, _FIELD_STOP):
+            elif code in (_FIELD_QUOTED, _FIELD_STOP, _FIELD):
                 f = ops[j, 1]
-                if code == _FIELD_STOP:
+                if code == _FIELD_QUOTED:
+                    end = _quoted_end(buf, a64, pos, e0, ops[j, 2])
+                elif code == _FIELD_STOP:
                     end = _find1(a64, ops[j, 3], pos, e0)
+                    if end >= e0:
+                        end = e0 if ops[j, 2] else -1
                 else:
-                    end = pos
-                    while True:
-                        end = _find_quote(a64, end, e0)
-                        if end >= e0 or buf[end] == 34:
-                            break
-                        if end + 1 >= e0:  # a backslash escaping the end of the line
-                            end = -1
-                            break
-                        end += 2
-                if end >= e0:
-                    end = e0 if ops[j, 2] else -1
+                    end = _field_end(buf, a64, pos, e0, fields, f, stops)
                 if end < 0:
                     good = False
                     break
@@ -633,18 +632,8 @@ def walk(
             elif code == _LIT_OPT:
                 if pos < e0 and buf[pos] == ops[j, 1]:
                     pos += 1
-            elif code == _OPT_BEGIN:
-                if not (pos < e0 and buf[pos] == ops[j, 1]):
-                    j = ops[j, 2]
-            elif code == _FIELD:
-                f = ops[j, 1]
-                end = _field_end(buf, a64, pos, e0, fields, f, stops)
-                if end < 0:
-                    good = False
-                    break
-                starts[f, i] = pos
-                ends[f, i] = end
-                pos = end
+            elif code == _OPT_BEGIN and not (pos < e0 and buf[pos] == ops[j, 1]):
+                j = ops[j, 2]  # the optional part is absent: skip to its end
             j += 1
         if good and pos != e0:
             good = False
