@@ -187,14 +187,6 @@ class _Mem:
         self.pa = pa.py_buffer(arr)
         self.escapes = _walk.has_byte(arr, size, 92)  # any backslash: values may need unescaping
 
-    def word(self, idx: np.ndarray) -> np.ndarray:
-        """The 8 bytes at each index as a little-endian uint64 (indexes clamp into the buffer)."""
-        q = idx >> 3
-        sh = ((idx & 7) << 3).astype(np.uint64)
-        lo = self.a64.take(q, mode="clip")
-        hi = self.a64.take(q + 1, mode="clip")
-        return (lo >> sh) | ((hi << _U(1)) << (_U(63) - sh))
-
     def words(self, idx: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """The 16 bytes at each index as two words (three aligned reads instead of four)."""
         q = idx >> 3
@@ -364,15 +356,9 @@ def parse_chunk(
             )
     if not data:
         return ParsedChunk(pl.DataFrame(schema=fmt.columns), pl.DataFrame(schema=REJECTS_SCHEMA), 0)
-    mem, nl, raw_nl = _prepare(data)
-    n = len(nl) + (0 if data.endswith(b"\n") else 1)
+    mem, raw_nl, ls, le, out = _walked(data, fmt, threads)
+    n = out.n
     offsets = np.concatenate([np.zeros(1, np.int64), raw_nl + 1])[:n] + base_offset
-    ls = np.concatenate([np.zeros(1, np.int64), nl + 1])[:n]
-    le = np.concatenate([nl, np.array([mem.L], np.int64)])[:n]
-    le = le - ((le > ls) & (mem.byte(le - 1) == 13))
-
-    prog = _program(fmt)
-    out = _Out(_walk.run(prog, mem.u8, mem.a64, ls, le, escapes=mem.escapes, threads=threads), prog)
 
     cand = np.flatnonzero(out.ok)
     _late_fields(fmt, mem, out, cand, tz)
@@ -388,6 +374,21 @@ def parse_chunk(
     return ParsedChunk(hits, rejects, n)
 
 
+def _walked(
+    data: bytes, fmt: LogFormat, threads: int
+) -> tuple[_Mem, np.ndarray, np.ndarray, np.ndarray, _Out]:
+    """Prepare a non-empty chunk and walk its lines: (buffer, newlines of ``data``, line starts,
+    line ends without a final CR, the walk's results)."""
+    mem, nl, raw_nl = _prepare(data)
+    n = len(nl) + (0 if data.endswith(b"\n") else 1)
+    ls = np.concatenate([np.zeros(1, np.int64), nl + 1])[:n]
+    le = np.concatenate([nl, np.array([mem.L], np.int64)])[:n]
+    le = le - ((le > ls) & (mem.byte(le - 1) == 13))
+    prog = _program(fmt)
+    out = _Out(_walk.run(prog, mem.u8, mem.a64, ls, le, escapes=mem.escapes, threads=threads), prog)
+    return mem, raw_nl, ls, le, out
+
+
 def match_groups(data: bytes, fmt: LogFormat | str) -> pl.DataFrame:
     """Which lines match and the raw text of every group: what ``fmt.regex`` would capture.
 
@@ -401,13 +402,7 @@ def match_groups(data: bytes, fmt: LogFormat | str) -> pl.DataFrame:
         return pl.DataFrame(
             schema={"matched": pl.Boolean, **{f.group: pl.String for f in fmt.fields}}
         )
-    mem, nl, _ = _prepare(data)
-    n = len(nl) + (0 if data.endswith(b"\n") else 1)
-    ls = np.concatenate([np.zeros(1, np.int64), nl + 1])[:n]
-    le = np.concatenate([nl, np.array([mem.L], np.int64)])[:n]
-    le = le - ((le > ls) & (mem.byte(le - 1) == 13))
-    prog = _program(fmt)
-    out = _Out(_walk.run(prog, mem.u8, mem.a64, ls, le, escapes=mem.escapes), prog)
+    mem, _, _, _, out = _walked(data, fmt, 1)
     cols = [pl.Series("matched", out.ok)]
     for f in fmt.fields:
         s, e = out.span(f.group)
