@@ -19,7 +19,6 @@ import datetime as dt
 import logging
 import os
 import re
-import socket
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -321,21 +320,7 @@ class DayResult:
 
 
 def _read_files(files: tuple[tuple[str, int], ...], config: Config) -> pl.DataFrame:
-    if files and warehouse.is_url(files[0][0]):  # an object store's parts, by URL
-        return warehouse.scan_objects(files, warehouse.HITS_SCHEMA, _hit_columns(config)).collect()
-    for name, size in files:
-        try:
-            found: int | None = os.stat(name).st_size
-        except OSError:
-            found = None
-        if found != size:
-            what = "not found" if found is None else "not the file the client listed"
-            raise WarehouseError(
-                f"{name}: {what} on {socket.gethostname()}; the warehouse must be on storage "
-                "every worker sees at the same path (or an ingest changed it: run again)"
-            )
-    paths = [Path(name) for name, _ in files]
-    return warehouse._scan(paths, warehouse.HITS_SCHEMA, _hit_columns(config)).collect()
+    return warehouse.scan_listed(files, warehouse.HITS_SCHEMA, _hit_columns(config)).collect()
 
 
 def report_day(task: DayTask) -> DayResult:

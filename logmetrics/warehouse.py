@@ -1051,30 +1051,45 @@ def _require_store(store: ObjectStore) -> Manifest:
     return load_manifest(store)
 
 
-def scan_objects(
+def scan_listed(
     files: Sequence[tuple[str, int]], base: dict[str, pl.DataType], columns: list[str] | None
 ) -> pl.LazyFrame:
-    """The listed part URLs (a report task on a worker), once each has the listed size.
+    """The parts a client listed (paths or object URLs, with sizes), for a task on a worker,
+    once each has the listed size.
 
-    A worker that reaches another store (another endpoint) fails instead of reading it.
+    A worker that does not see the same warehouse (another mount, another endpoint) fails
+    instead of reading something else.
     """
-    if not files:
-        return _scan([], base, columns)
-    store = ObjectStore(files[0][0])  # any object's URL gives the store's filesystem
-    for url, size in files:
-        key = url.split("://", 1)[1]
-        with store.io("read", key):
+    store = ObjectStore(files[0][0]) if files and is_url(files[0][0]) else None
+    for name, size in files:
+        if store is not None:
+            key = name.split("://", 1)[1]
+            with store.io("read", key):
+                try:
+                    found: int | None = int(store.fs.size(key))
+                except FileNotFoundError:
+                    found = None
+        else:
             try:
-                found: int | None = int(store.fs.size(key))
-            except FileNotFoundError:
+                found = os.stat(name).st_size
+            except OSError:
                 found = None
-        if found != size:
+        if found == size:
+            continue
+        if store is not None:
             what = "not found" if found is None else "not the object the client listed"
             raise WarehouseError(
-                f"{url}: {what} from {socket.gethostname()}; every worker must reach the same "
+                f"{name}: {what} from {socket.gethostname()}; every worker must reach the same "
                 "object store (its endpoint and credentials), or an ingest changed it: run again"
             )
-    return _scan([u for u, _ in files], base, columns, store=store)
+        what = "not found" if found is None else "not the file the client listed"
+        raise WarehouseError(
+            f"{name}: {what} on {socket.gethostname()}; the warehouse must be on storage "
+            "every worker sees at the same path (or an ingest changed it: run again)"
+        )
+    if store is not None:
+        return _scan([u for u, _ in files], base, columns, store=store)
+    return _scan([Path(n) for n, _ in files], base, columns)
 
 
 def _scan_committed(

@@ -179,3 +179,17 @@ def test_readers_need_a_warehouse(tmp_path: Path) -> None:
     """Reading a directory that does not exist is a WarehouseError."""
     with pytest.raises(WarehouseError, match="no such warehouse"):
         wh.scan_hits(tmp_path / "missing", start=D1, end=D1)
+
+
+def test_listed_parts_are_read_only_when_they_are_the_listed_files(tmp_path: Path) -> None:
+    """A report task reads the parts the client listed; a missing one or one of another size
+    (a worker seeing another store) is one WarehouseError naming it, nothing is read."""
+    part = tmp_path / "part.parquet"
+    pl.DataFrame({"ts": [1, 2]}, schema={"ts": pl.Int64}).write_parquet(part)
+    size = part.stat().st_size
+    base = {"ts": pl.Int64()}
+    assert wh.scan_listed([(str(part), size)], base, None).collect()["ts"].to_list() == [1, 2]
+    with pytest.raises(WarehouseError, match="not the file the client listed"):
+        wh.scan_listed([(str(part), size + 1)], base, None)
+    with pytest.raises(WarehouseError, match=r"gone\.parquet: not found .*every worker sees"):
+        wh.scan_listed([(str(tmp_path / "gone.parquet"), size)], base, None)

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
+import io
 import json
 import sys
 from collections.abc import Iterator
@@ -360,3 +361,19 @@ def test_ingest_and_report_through_the_cluster_on_s3(
     monkeypatch.setenv("SOURCE_DATE_EPOCH", EPOCH)
     files = _report(url, tmp_path / "out", scheduler=s3_cluster.scheduler_address)
     assert files == local[2]
+
+
+def test_listed_objects_are_read_only_when_they_are_the_listed_objects(s3: Any, url: str) -> None:
+    """A report task on an object store reads the listed objects; one of another size or a
+    missing one is one WarehouseError naming it (another endpoint, or a changed store)."""
+    buf = io.BytesIO()
+    pl.DataFrame({"ts": [1, 2]}, schema={"ts": pl.Int64}).write_parquet(buf)
+    obj = f"{url}/part.parquet"
+    s3.pipe_file(obj.split("://", 1)[1], buf.getvalue())
+    size = len(buf.getvalue())
+    base = {"ts": pl.Int64()}
+    assert wh.scan_listed([(obj, size)], base, None).collect()["ts"].to_list() == [1, 2]
+    with pytest.raises(WarehouseError, match="not the object the client listed"):
+        wh.scan_listed([(obj, size + 1)], base, None)
+    with pytest.raises(WarehouseError, match=r"gone\.parquet: not found from"):
+        wh.scan_listed([(f"{url}/gone.parquet", size)], base, None)
