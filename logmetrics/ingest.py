@@ -1122,9 +1122,10 @@ def _ingest_locked(
             chunk_bytes=chunk_bytes,
             progress=progress,
             summary=summary,
-            # a pool re-reads plain chunks from the page cache: the parent then holds no chunk
-            # bytes, and nothing big is pickled; decompressed .gz content has to travel
-            # (and a cluster's workers need not see the logs)
+            # inline and thread runs share the chunk bytes; a caller's process pool re-reads
+            # plain chunks from the page cache (nothing big is pickled), while decompressed
+            # .gz content has to travel, and so does every chunk to a cluster (its workers
+            # need not see the logs)
             send_data=isinstance(ex, (_InlineExecutor, cf.ThreadPoolExecutor))
             or scheduler is not None,
             commit_interval=commit_interval,
