@@ -53,5 +53,5 @@ def sessionize(interactions: pl.DataFrame, *, config: Config) -> pl.DataFrame:
     # each session's size, repeated over its rows (runs of the sorted session column)
     runs = df.get_column("session").rle().struct.field("len").cast(pl.Int64)
     hits = runs.repeat_by(runs).explode().alias("session_hits")
-    df = df.with_columns(hits if df.height else pl.lit(None, pl.Int64).alias("session_hits"))
+    df = df.with_columns(hits)
     return df

@@ -87,3 +87,11 @@ def test_configured_timeout() -> None:
         hit("2022-03-01 10:00:00", "/inicio"), hit("2022-03-01 10:11:00", "/inicio"), config=cfg
     )
     assert s["session"].n_unique() == 2
+
+
+def test_no_interaction_hits_give_no_sessions() -> None:
+    """Only assets: an empty frame that still has every session column, typed."""
+    s = _sessionized(hit("2022-03-01 10:02:00", "/static/app.css"))
+    assert s.height == 0
+    assert s.schema["session"] == pl.Int64 and s.schema["session_hits"] == pl.Int64
+    assert {"time_on_page", "is_exit", "is_entrance"} <= set(s.columns)
