@@ -37,6 +37,7 @@ from logmetrics.errors import ClusterError, IngestRefused, WarehouseError
 from logmetrics.ingest import IngestSummary, ingest
 from logmetrics.report import _month_by_day, _month_local, build_report, month_bounds
 from logmetrics.warehouse import load_manifest
+from tests.cluster_helpers import local_cluster
 from tests.fixture_month import ALLIES, FILES, FIXTURES, MONTH, ROOT
 from tests.ingest_helpers import clf_time, read_hits, read_rejects
 
@@ -208,14 +209,8 @@ def test_report_by_day_is_the_monthly_report(local_store: Path, timezone: str) -
 
 @pytest.fixture(scope="module")
 def dask_cluster() -> Iterator[Any]:
-    distributed = pytest.importorskip("distributed")
-    cluster = distributed.LocalCluster(
-        n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0"
-    )
-    try:
+    with local_cluster() as cluster:
         yield cluster
-    finally:
-        cluster.close()
 
 
 @pytest.fixture(scope="module")

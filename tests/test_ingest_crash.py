@@ -145,6 +145,15 @@ def _kill_after(
     return False
 
 
+def _reference(tmp_path: Path, launcher: Launcher) -> tuple[list[str], float, tuple]:
+    """The three sources, the seconds an uninterrupted ingest of them takes, its snapshot."""
+    paths = _inputs(tmp_path / "logs")
+    t0 = time.monotonic()
+    launcher.start(tmp_path / "ref", paths)
+    assert launcher.status() == 0
+    return paths, time.monotonic() - t0, _snapshot(tmp_path / "ref")
+
+
 def _grow(logs: Path) -> None:
     """The next night's traffic: 300 more lines at the end of access.log."""
     first = dt.datetime(2022, 3, 11, tzinfo=dt.UTC)
@@ -160,12 +169,7 @@ def test_sigkill_at_any_moment_then_rerun_equals_uninterrupted(
     998, ... 6980 of access.log) are rejected, and the partial last line is held back. Odd kills:
     access.log grows by 300 lines and the re-run uses larger chunks; its rows equal an
     uninterrupted run over the grown files (11792 hits)."""
-    paths = _inputs(tmp_path / "logs")
-    t0 = time.monotonic()
-    launcher.start(tmp_path / "ref", paths)
-    assert launcher.status() == 0
-    work = time.monotonic() - t0
-    ref = _snapshot(tmp_path / "ref")
+    paths, work, ref = _reference(tmp_path, launcher)
     assert (ref[0].height, ref[1].height) == (7000 - 8 + 3000 + 1500, 8)
     shutil.copytree(tmp_path / "logs", tmp_path / "grown")
     _grow(tmp_path / "grown")
@@ -201,12 +205,7 @@ def test_sigkill_with_jobs_two_then_rerun_equals_uninterrupted(
 ) -> None:
     """--jobs 2 (chunks parsed and written by two threads at once) killed at 6 moments: the
     re-run's hits, rejects, part files and manifest equal an uninterrupted --jobs 1 run's."""
-    paths = _inputs(tmp_path / "logs")
-    t0 = time.monotonic()
-    launcher.start(tmp_path / "ref", paths)
-    assert launcher.status() == 0
-    work = time.monotonic() - t0
-    ref = _snapshot(tmp_path / "ref")
+    paths, work, ref = _reference(tmp_path, launcher)
     killed = 0
     for i in range(6):
         store = tmp_path / f"wh{i}"

@@ -32,6 +32,7 @@ from logmetrics.cluster import run_in_warehouse
 from logmetrics.config import Config
 from logmetrics.errors import WarehouseError
 from logmetrics.ingest import IngestSummary, ingest
+from tests.cluster_helpers import local_cluster
 from tests.fixture_month import ALLIES, FILES, LOGS, MONTH
 from tests.ingest_helpers import read_hits, read_rejects
 
@@ -332,14 +333,8 @@ def test_without_s3fs_an_s3_url_is_one_line_naming_the_extra(
 @pytest.fixture(scope="module")
 def s3_cluster(s3: Any) -> Iterator[Any]:
     """Two worker processes, started once the environment points at the S3 server."""
-    distributed = pytest.importorskip("distributed")
-    cluster = distributed.LocalCluster(
-        n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0"
-    )
-    try:
+    with local_cluster() as cluster:
         yield cluster
-    finally:
-        cluster.close()
 
 
 @pytest.mark.cluster
