@@ -2,27 +2,15 @@
 
 from __future__ import annotations
 
-import importlib.util
 from datetime import UTC, date, datetime
-from pathlib import Path
 
 import polars as pl
 import pytest
 
 from logmetrics.formats import COMBINED, HITS_HEAD, HITS_TAIL, compile_format
 from logmetrics.parse import MAX_RAW, REJECTS_SCHEMA, match_groups, parse_chunk, unescape
+from tests.corpus import parse_cases as CASES
 
-
-def _load_cases():
-    path = Path(__file__).parent / "corpus" / "parse_cases.py"
-    spec = importlib.util.spec_from_file_location("logmetrics_parse_cases", path)
-    assert spec and spec.loader
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
-
-
-CASES = _load_cases()
 WHEN = datetime(2022, 4, 1, 6, 0, tzinfo=UTC)
 
 

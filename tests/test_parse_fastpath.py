@@ -10,30 +10,19 @@ escapes, odd bytes and CRs.
 
 from __future__ import annotations
 
-import importlib.util
 import random
 from datetime import UTC, datetime
-from pathlib import Path
 
 import pytest
 
 import logmetrics.parse as parse_mod
 from logmetrics.formats import compile_format
 from logmetrics.parse import match_groups, parse_chunk
+from tests.corpus import parse_cases as CASES
 
 WHEN = datetime(2022, 4, 1, 6, 0, tzinfo=UTC)
 
 
-def _load_cases():
-    path = Path(__file__).parent / "corpus" / "parse_cases.py"
-    spec = importlib.util.spec_from_file_location("logmetrics_parse_cases_fast", path)
-    assert spec and spec.loader
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
-
-
-CASES = _load_cases()
 ODD = [b"\xe9", b"\xff\xfe", b"\x00", b"\x01", b"\x1b[31m", b"\xc3\xa9", b"\xe2\x80", b"\r",
        b"\x7f", b"\xe2\x80\xa8", b"\t"]  # fmt: skip
 PIECES = ["a", "-", "?", "=", "&", "/", " ", '\\"', "\\\\", "\\x41", "\\xE9", "é", ".", "%20", "7"]

@@ -5,7 +5,7 @@ either ``expect`` (hits columns that must hold exactly these values; ``ts`` is U
 ``YYYY-MM-DD HH:MM:SS``, ``date`` the America/Lima date) or ``reject`` (the reason).
 ``CHUNKS`` cases are several lines at once, for line splitting and ordering.
 
-Loaded by path from tests/test_parse.py (tests/ is not a package).
+Imported by tests/test_parse.py and tests/test_parse_fastpath.py as ``tests.corpus.parse_cases``.
 """
 
 COMBINED = "combined"
