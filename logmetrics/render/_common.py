@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
-from ..model import MatrixTable, MonthReport
+from ..model import MatrixTable, MonthReport, PageRow, UnknownUser
 from ._text import column_kind, month_label
 
 
@@ -56,3 +57,28 @@ def coverage_rows(report: MonthReport) -> list[tuple[str, Any]]:
 def zone_label(timezone: str) -> str:
     """How the report names its clock: "hora de Lima" for the default zone."""
     return "hora de Lima" if timezone == "America/Lima" else f"hora de {timezone}"
+
+
+#: A table column both the HTML and the XLSX show: header, value kind (see ``_text``), value.
+Column = tuple[str, str, Callable[[Any], Any]]
+
+PAGE_COLUMNS: list[Column] = [
+    ("Página", "text", lambda p: p.page),
+    ("Vistas de página", "count", lambda p: p.pageviews),
+    ("Vistas de página únicas", "count", lambda p: p.unique_pageviews),
+    ("Promedio de tiempo en la página", "duration", lambda p: p.avg_time_on_page),
+    ("Entradas", "count", lambda p: p.entrances),
+    ("Porcentaje de rebote", "percent", lambda p: p.bounce_rate),
+    ("Porcentaje de salidas", "percent", lambda p: p.exit_rate),
+]
+UNKNOWN_COLUMNS: list[Column] = [
+    ("Usuario", "text", lambda u: u.user),
+    ("Hits", "count", lambda u: u.hits),
+    ("Sesiones", "count", lambda u: u.sessions),
+    ("Última vez visto", "datetime", lambda u: u.last_seen),
+]
+
+
+def column_values(columns: list[Column], item: PageRow | UnknownUser) -> list[Any]:
+    """One item's values, in column order."""
+    return [get(item) for _, _, get in columns]

@@ -26,7 +26,15 @@ from .._resources import resource_dir
 from ..errors import OutputError
 from ..model import MatrixTable, MonthReport, Totals
 from ._charts import ShareRow, daily_chart, hbar_chart, share_chart, stacked_chart
-from ._common import coverage_rows, matrix_totals, zone_label
+from ._common import (
+    PAGE_COLUMNS,
+    UNKNOWN_COLUMNS,
+    Column,
+    column_values,
+    coverage_rows,
+    matrix_totals,
+    zone_label,
+)
 from ._definitions import definitions
 from ._text import (
     clean_text,
@@ -349,27 +357,26 @@ def _idle_table(report: MonthReport) -> Table:
     )
 
 
+def _heads(columns: list[Column]) -> list[Head]:
+    return [Head(label, kind != "text") for label, kind, _ in columns]
+
+
+def _row(columns: list[Column], item: Any) -> Row:
+    """Text from logs (pages, user names) in code style; other values typed."""
+    return Row(
+        [
+            Cell(clean_text(v), cls="code") if kind == "text" else typed_cell(kind, v)
+            for (_, kind, _), v in zip(columns, column_values(columns, item), strict=True)
+        ]
+    )
+
+
 def _unknown_table(report: MonthReport) -> Table:
     return Table(
         id="desconocidos",
         caption="Usuarios desconocidos",
-        headers=[
-            Head("Usuario"),
-            Head("Hits", True),
-            Head("Sesiones", True),
-            Head("Última vez visto", True),
-        ],
-        rows=[
-            Row(
-                [
-                    Cell(clean_text(u.user), cls="code"),
-                    typed_cell("count", u.hits),
-                    typed_cell("count", u.sessions),
-                    typed_cell("datetime", u.last_seen),
-                ]
-            )
-            for u in report.unknown_users
-        ],
+        headers=_heads(UNKNOWN_COLUMNS),
+        rows=[_row(UNKNOWN_COLUMNS, u) for u in report.unknown_users],
         empty="Ningún usuario desconocido en el mes: la tabla de aliados está completa.",
     )
 
@@ -378,29 +385,8 @@ def _pages_table(report: MonthReport) -> Table:
     return Table(
         id="paginas",
         caption="Páginas vistas en sesiones de aliados",
-        headers=[
-            Head("Página"),
-            Head("Vistas de página", True),
-            Head("Vistas de página únicas", True),
-            Head("Promedio de tiempo en la página", True),
-            Head("Entradas", True),
-            Head("Porcentaje de rebote", True),
-            Head("Porcentaje de salidas", True),
-        ],
-        rows=[
-            Row(
-                [
-                    Cell(clean_text(p.page), cls="code"),
-                    typed_cell("count", p.pageviews),
-                    typed_cell("count", p.unique_pageviews),
-                    typed_cell("duration", p.avg_time_on_page),
-                    typed_cell("count", p.entrances),
-                    typed_cell("percent", p.bounce_rate),
-                    typed_cell("percent", p.exit_rate),
-                ]
-            )
-            for p in report.pages
-        ],
+        headers=_heads(PAGE_COLUMNS),
+        rows=[_row(PAGE_COLUMNS, p) for p in report.pages],
         empty="Sin vistas de página de aliados en el mes.",
     )
 

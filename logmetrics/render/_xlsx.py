@@ -23,7 +23,7 @@ from xlsxwriter.worksheet import Worksheet
 
 from ..errors import OutputError
 from ..model import MatrixTable, MonthReport
-from ._common import coverage_rows, matrix_totals
+from ._common import PAGE_COLUMNS, UNKNOWN_COLUMNS, column_values, coverage_rows, matrix_totals
 from ._definitions import definitions
 from ._text import (
     clean_text,
@@ -199,28 +199,9 @@ def _pages_sheet(wb: Workbook, fm: _Formats, report: MonthReport, name: str, per
     _table(
         ws,
         fm,
-        headers=[
-            "Página",
-            "Vistas de página",
-            "Vistas de página únicas",
-            "Promedio de tiempo en la página",
-            "Entradas",
-            "Porcentaje de rebote",
-            "Porcentaje de salidas",
-        ],  # fmt: skip
-        kinds=["text", "count", "count", "duration", "count", "percent", "percent"],
-        rows=(
-            [
-                p.page,
-                p.pageviews,
-                p.unique_pageviews,
-                p.avg_time_on_page,
-                p.entrances,
-                p.bounce_rate,
-                p.exit_rate,
-            ]
-            for p in report.pages
-        ),  # fmt: skip
+        headers=[label for label, _, _ in PAGE_COLUMNS],
+        kinds=[kind for _, kind, _ in PAGE_COLUMNS],
+        rows=(column_values(PAGE_COLUMNS, p) for p in report.pages),
         empty_note="Sin vistas de página de aliados en el mes.",
     )
     _print_setup(ws, f"Páginas (sesiones de aliados) — {period}")
@@ -254,9 +235,9 @@ def _unknown_sheet(wb: Workbook, fm: _Formats, report: MonthReport, name: str, p
     _table(
         ws,
         fm,
-        headers=["Usuario", "Hits", "Sesiones", "Última vez visto"],
-        kinds=["text", "count", "count", "datetime"],
-        rows=([u.user, u.hits, u.sessions, u.last_seen] for u in report.unknown_users),
+        headers=[label for label, _, _ in UNKNOWN_COLUMNS],
+        kinds=[kind for _, kind, _ in UNKNOWN_COLUMNS],
+        rows=(column_values(UNKNOWN_COLUMNS, u) for u in report.unknown_users),
         empty_note="Ningún usuario desconocido en el mes.",
     )
     _print_setup(ws, f"Usuarios desconocidos — {period}")
