@@ -69,3 +69,34 @@ def test_parse_runs_for_a_user_who_cannot_write_the_install() -> None:
     hits, where = out.stdout.split()
     assert hits == "1"
     assert where == os.path.join(tempfile.gettempdir(), "logmetrics-numba-65534")
+
+
+_LINE = b'1.2.3.4 - bob [10/Oct/2000:13:55:36 -0700] "GET /a?b=1 HTTP/1.1" 200 2\n'
+_PARSE = (
+    "import sys, warnings; warnings.simplefilter('error');"
+    "from logmetrics.parse import parse_chunk;"
+    f"r = parse_chunk({_LINE!r}, 'common', source='s', file='f', first_line_no=1, base_offset=0);"
+    "h = r.hits.row(0, named=True);"
+    "print(h['remote_user'], h['path'], h['query'], h['status'], h['ts'].isoformat(),"
+    " 'numba.np.arraymath' in sys.modules)"
+)
+_EXPECTED = "bob /a b=1 200 2000-10-10T20:55:36+00:00"
+
+
+def _run(code: str) -> str:
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         timeout=300, cwd=Path(__file__).resolve().parent.parent)  # fmt: skip
+    assert out.returncode == 0, out.stderr
+    return out.stdout.strip()
+
+
+def test_cached_code_loads_without_numbas_full_set_up() -> None:
+    """With the code cached, a new process parses without refreshing numba's contexts."""
+    _run(_PARSE)  # compiles (and caches) the kernels if this checkout has not yet
+    assert _run(_PARSE) == _EXPECTED + " False"
+
+
+def test_numba_internals_failing_fall_back_to_normal_dispatch() -> None:
+    """If the direct load breaks (numba changed), the parse still runs through numba's dispatch."""
+    broken = "import numba.core.runtime as r; r.rtsys = None;"  # as if it had moved
+    assert _run(broken + _PARSE) == _EXPECTED + " True"
