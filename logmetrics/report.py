@@ -210,7 +210,7 @@ class HitSummary:
 
 
 def _summarize(labelled: pl.DataFrame, known: set[str] | frozenset[str]) -> HitSummary:
-    human = labelled.filter(~pl.col("is_bot"))
+    human = labelled.select("user", "local_ts", "is_bot").filter(~pl.col("is_bot"))
     unknown = (
         human.filter(pl.col("user").is_not_null() & ~pl.col("user").is_in(list(known)))
         .group_by("user")
