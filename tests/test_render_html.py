@@ -392,3 +392,27 @@ def test_public_api_is_exported():
     """render exposes the functions the CLI and tests use."""
     for name in ("write_report", "render_html", "write_xlsx", "write_csv", "csv_text"):
         assert callable(getattr(render, name))
+
+
+def test_damaged_template_cache_is_a_miss(html, tmp_path, monkeypatch):
+    """A cached compiled template that is garbage or unwritable never changes or stops a report."""
+    cache_dir = tmp_path / "jinja"
+    cache_dir.mkdir(mode=0o700)
+    monkeypatch.setattr(_html._TemplateCache, "_get_default_cache_dir", lambda self: str(cache_dir))
+    _html._environment.cache_clear()
+    try:
+        assert render_html(rf.make_report()) == html  # compiled and cached
+        entries = list(cache_dir.glob("__jinja2_*.cache"))
+        assert entries
+        for entry in entries:
+            entry.write_bytes(entry.read_bytes()[:40] + b"\x00garbage")
+        _html._environment.cache_clear()
+        assert render_html(rf.make_report()) == html  # damaged entry: compiled again
+        for entry in entries:
+            entry.unlink()
+        cache_dir.chmod(0o500)
+        _html._environment.cache_clear()
+        assert render_html(rf.make_report()) == html  # cannot write the cache
+    finally:
+        cache_dir.chmod(0o700)
+        _html._environment.cache_clear()

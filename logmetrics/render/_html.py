@@ -11,6 +11,7 @@ is embedded as JSON in a script.
 from __future__ import annotations
 
 import base64
+import contextlib
 import datetime as dt
 import functools
 import hashlib
@@ -154,10 +155,34 @@ class Page:
 # --- environment ---------------------------------------------------------------------------
 
 
+class _TemplateCache(jinja2.FileSystemBytecodeCache):
+    """Compiled templates in a per-user temp directory (jinja2 checks it is the user's own,
+    mode 0700), keyed by the template's source: a report skips ~0.04 s of compiling. Only a
+    cache: a file it cannot read or write is a miss, never a failed report."""
+
+    def load_bytecode(self, bucket: jinja2.bccache.Bucket) -> None:
+        try:
+            super().load_bytecode(bucket)
+        except Exception:  # noqa: BLE001 - a damaged entry: compile again
+            bucket.reset()
+
+    def dump_bytecode(self, bucket: jinja2.bccache.Bucket) -> None:
+        with contextlib.suppress(OSError):
+            super().dump_bytecode(bucket)
+
+
+def _template_cache() -> _TemplateCache | None:
+    try:
+        return _TemplateCache()
+    except (OSError, RuntimeError):  # no safe temp directory of our own
+        return None
+
+
 @functools.cache
 def _environment() -> jinja2.Environment:
     env = jinja2.Environment(
         loader=jinja2.FileSystemLoader(str(resource_dir("templates"))),
+        bytecode_cache=_template_cache(),
         autoescape=True,
         undefined=jinja2.StrictUndefined,
         trim_blocks=True,
