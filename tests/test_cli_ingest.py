@@ -103,3 +103,36 @@ def test_second_ingest_waits_then_refuses(tmp_path: Path) -> None:
     finally:
         os.close(fd)
     assert out.returncode == 75 and "another ingest is running" in out.stderr
+
+
+def test_output_to_a_file_survives_the_quick_exit(tmp_path: Path) -> None:
+    """Stdout to a file (block-buffered) and stderr both arrive whole before the process exits."""
+    log = tmp_path / "access.log"
+    append(log, make_lines(20) + bad_lines(3))
+    out_file, err_file = tmp_path / "out.json", tmp_path / "err.txt"
+    with open(out_file, "w") as out, open(err_file, "w") as err:
+        code = subprocess.run(
+            [sys.executable, "-m", "logmetrics", "-v", "ingest", str(log), "--warehouse",
+             str(tmp_path / "wh"), "--json"],
+            stdout=out, stderr=err, stdin=subprocess.DEVNULL, timeout=120,
+        ).returncode  # fmt: skip
+    assert code == 0
+    assert json.loads(out_file.read_text())["lines_ingested"] == 20
+    assert "access.log" in err_file.read_text()  # the -v log lines
+
+
+def test_a_closed_pipe_still_gives_the_exit_code(tmp_path: Path) -> None:
+    """When stdout's reader has gone, the run still ends with a non-zero code, not a hang."""
+    log = tmp_path / "access.log"
+    append(log, make_lines(20))
+    r, w = os.pipe()
+    os.close(r)
+    try:
+        proc = subprocess.run(
+            [sys.executable, "-m", "logmetrics", "ingest", str(log), "--warehouse",
+             str(tmp_path / "wh"), "--json"],
+            stdout=w, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL, timeout=120,
+        )  # fmt: skip
+    finally:
+        os.close(w)
+    assert proc.returncode != 0
