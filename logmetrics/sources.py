@@ -312,20 +312,37 @@ def iter_chunks(
     pos = start
     prev = tail[-FINGERPRINT_BYTES:]
     line_no = first_line_no
-    # one buffer, reused: blocks are appended, each chunk is cut from its front
-    buf = bytearray()
+    # the content not yet cut, as [block, lo, hi] spans of the blocks it arrived in: a chunk
+    # is joined from them once, instead of growing one buffer and copying each chunk out of it
+    # (both copies held the GIL, page-faulting fresh memory, while parse threads waited)
+    pending: list[list[Any]] = []
+    size = 0
 
     def take(cut: int, open_tail: bool = False) -> Chunk:
-        """The chunk of ``buf[:cut]``, removed from ``buf``."""
-        nonlocal pos, prev, line_no
-        # numpy releases the GIL (bytearray.count does not): parse threads keep running
-        lines = int(np.count_nonzero(np.frombuffer(buf, np.uint8, cut) == 10)) + int(open_tail)
-        with memoryview(buf) as mv, mv[:cut] as view:
-            window = (prev + bytes(view[max(0, cut - FINGERPRINT_BYTES) :]))[-FINGERPRINT_BYTES:]
-            data = bytes(view) if keep_data else b""
-            crc = None if keep_data else zlib.crc32(view)
-        del buf[:cut]
-        chunk = Chunk(pos, pos + cut, line_no, lines, data, fingerprint(window), open_tail, crc)
+        """The chunk of the first ``cut`` pending bytes, removed from ``pending``."""
+        nonlocal pos, prev, line_no, size
+        pieces: list[Any] = []
+        need = cut
+        while need:
+            block, lo, hi = pending[0]
+            if hi - lo <= need:
+                pending.pop(0)
+                pieces.append(block if lo == 0 and hi == len(block) else memoryview(block)[lo:hi])
+                need -= hi - lo
+            else:
+                pieces.append(memoryview(block)[lo : lo + need])
+                pending[0][1] = lo + need
+                need = 0
+        size -= cut
+        data = b"".join(pieces)
+        # numpy releases the GIL (bytes.count does not): parse threads keep running
+        lines = int(np.count_nonzero(np.frombuffer(data, np.uint8) == 10)) + int(open_tail)
+        window = (prev + data[-FINGERPRINT_BYTES:])[-FINGERPRINT_BYTES:]
+        crc = None if keep_data else zlib.crc32(data)
+        chunk = Chunk(
+            pos, pos + cut, line_no, lines, data if keep_data else b"", fingerprint(window),
+            open_tail, crc,
+        )  # fmt: skip
         pos += cut
         prev = window
         line_no += lines
@@ -336,24 +353,53 @@ def iter_chunks(
             return min(chunk_bytes, split_at - pos)
         return chunk_bytes
 
+    def last_newline(lim: int) -> int:
+        """Index of the last newline in the first ``lim`` pending bytes, or -1."""
+        spans = []
+        at = 0
+        for span in pending:
+            if at >= lim:
+                break
+            spans.append((at, span))
+            at += span[2] - span[1]
+        for base, (block, lo, hi) in reversed(spans):
+            i = block.rfind(b"\n", lo, min(hi, lo + lim - base))
+            if i >= 0:
+                return base + i - lo
+        return -1
+
+    def first_newline(frm: int) -> int:
+        """Index of the first newline at or after ``frm`` in the pending bytes, or -1."""
+        at = 0
+        for block, lo, hi in pending:
+            if at + hi - lo > frm:
+                i = block.find(b"\n", lo + max(0, frm - at), hi)
+                if i >= 0:
+                    return at + i - lo
+            at += hi - lo
+        return -1
+
     def cut_point(lim: int) -> int:
         """Index after the last newline within ``lim`` bytes (or the first one after), or -1."""
-        cut = buf.rfind(b"\n", 0, lim)
+        cut = last_newline(lim)
         if cut < 0:
-            cut = buf.find(b"\n", lim)  # one line longer than a chunk: take it whole
+            cut = first_newline(lim)  # one line longer than a chunk: take it whole
         return cut + 1 if cut >= 0 else -1
 
     for block in blocks:
-        buf += block
-        while len(buf) >= limit():
+        if not block:
+            continue
+        pending.append([block, 0, len(block)])
+        size += len(block)
+        while size >= limit():
             cut = cut_point(limit())
             if cut < 0:
                 break
             yield take(cut)
-    while buf:
-        cut = cut_point(limit()) if len(buf) > limit() else buf.rfind(b"\n") + 1
+    while size:
+        cut = cut_point(limit()) if size > limit() else last_newline(size) + 1
         if cut <= 0:
             if final:
-                yield take(len(buf), open_tail=True)
+                yield take(size, open_tail=True)
             return
         yield take(cut)

@@ -166,11 +166,14 @@ def write_parquet_durably(df: pl.DataFrame, path: Path) -> None:
     ensure_dir(path.parent)
     tmp = _tmp_name(path)
     try:
-        with open(tmp, "wb") as fh:
-            # zstd level 1: 3x faster to write than the default level, ~15% larger
-            df.write_parquet(fh, compression="zstd", compression_level=1, statistics=True)
-            fh.flush()
-            os.fsync(fh.fileno())
+        # zstd level 1: 3x faster to write than the default level, ~15% larger. Given a path
+        # (not a Python file object) polars writes without holding the GIL.
+        df.write_parquet(str(tmp), compression="zstd", compression_level=1, statistics=True)
+        fd = os.open(tmp, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
         os.replace(tmp, path)
     except (OSError, pl.exceptions.PolarsError) as exc:
         # polars reports I/O failures (a full disk) as its own ComputeError

@@ -4,16 +4,21 @@ from __future__ import annotations
 
 import gzip
 import os
+import zlib
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from logmetrics.errors import InputError
 from logmetrics.sources import (
     FINGERPRINT_BYTES,
     ByteStream,
+    Chunk,
     TruncatedGzip,
     discover,
+    fingerprint,
     is_log_name,
     iter_chunks,
 )
@@ -159,3 +164,56 @@ def test_chunk_checkpoint_uses_previous_content() -> None:
     small = _chunks(data, 64, final=False)
     whole = _chunks(data, 1 << 20, final=False)
     assert small[-1].check == whole[-1].check
+
+
+def _oracle(
+    data: bytes, size: int, *, final: bool, split_at: int | None, tail: bytes, keep_data: bool
+) -> list[Chunk]:
+    """The chunks as the rule states them, computed on the whole content at once."""
+    out, pos, prev, line_no = [], 0, tail[-FINGERPRINT_BYTES:], 1
+    while pos < len(data):
+        lim = min(size, split_at - pos) if split_at is not None and pos < split_at else size
+        if len(data) - pos > lim:  # the last newline within the limit, else the first after
+            nl = data.rfind(b"\n", pos, pos + lim)
+            nl = nl if nl >= 0 else data.find(b"\n", pos + lim)
+        else:
+            nl = data.rfind(b"\n", pos)
+        open_tail = nl < 0
+        if open_tail and not final:
+            break
+        end = len(data) if open_tail else nl + 1
+        body = data[pos:end]
+        window = (prev + body[-FINGERPRINT_BYTES:])[-FINGERPRINT_BYTES:]
+        lines = body.count(b"\n") + int(open_tail)
+        out.append(Chunk(pos, end, line_no, lines, body if keep_data else b"",
+                         fingerprint(window), open_tail,
+                         None if keep_data else zlib.crc32(body)))  # fmt: skip
+        pos, prev, line_no = end, window, line_no + lines
+    return out
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    lines=st.lists(st.binary(max_size=40).map(lambda b: b.replace(b"\n", b"")), max_size=40),
+    partial=st.binary(max_size=30).map(lambda b: b.replace(b"\n", b"")),
+    block=st.integers(1, 64),
+    size=st.integers(1, 120),
+    split_line=st.none() | st.integers(0, 40),
+    final=st.booleans(),
+    keep_data=st.booleans(),
+    tail=st.binary(max_size=1100),
+)
+def test_chunks_equal_the_rule_for_any_blocks(
+    lines: list[bytes], partial: bytes, block: int, size: int, split_line: int | None,
+    final: bool, keep_data: bool, tail: bytes,
+) -> None:  # fmt: skip
+    """However the content arrives in blocks, the chunks are the ones the cutting rule gives."""
+    data = b"".join(line + b"\n" for line in lines) + partial
+    split_at = None
+    if split_line is not None:
+        split_at = len(b"".join(line + b"\n" for line in lines[:split_line]))
+    blocks = iter([data[i : i + block] for i in range(0, len(data), block)])
+    got = list(iter_chunks(blocks, start=0, first_line_no=1, chunk_bytes=size, final=final,
+                           tail=tail, split_at=split_at, keep_data=keep_data))  # fmt: skip
+    assert got == _oracle(data, size, final=final, split_at=split_at, tail=tail,
+                          keep_data=keep_data)  # fmt: skip
