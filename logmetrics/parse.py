@@ -110,9 +110,7 @@ def _scan(data: bytes) -> tuple[np.ndarray, np.ndarray]:
 
     Those lines hold a byte >= 0x80 (maybe not UTF-8) or a C0 control other than tab, CR, LF.
     """
-    n = len(data)
-    _walk.load_cached()
-    return _walk.scan(np.frombuffer(data, np.uint8), np.frombuffer(data, np.uint64, n // 8), n)
+    return _walk.scan(np.frombuffer(data, np.uint8), len(data))
 
 
 def _clean(data: bytes) -> bytes:
