@@ -265,14 +265,21 @@ def undefined_symbols(obj: bytes) -> set[str]:
 
 
 def _versions() -> str:
-    from importlib.metadata import PackageNotFoundError, version
+    """The compilers' identity: llvmlite's version, and numba's install (path, size and time
+    of its files: reading its version through package metadata would cost ~30 ms a run)."""
+    import importlib.util
 
-    out = []
-    for dist in ("numba", "llvmlite"):
+    import llvmlite
+
+    out = [f"llvmlite {llvmlite.__version__}"]
+    spec = importlib.util.find_spec("numba")
+    origin = spec.origin if spec is not None else None
+    for name in ("__init__.py", "_version.py"):
         try:
-            out.append(f"{dist} {version(dist)}")
-        except PackageNotFoundError:
-            out.append(f"{dist} ?")
+            st = os.stat(Path(origin).with_name(name)) if origin else None
+        except OSError:
+            st = None
+        out.append(f"numba/{name} {origin} {st.st_size if st else 0} {st.st_mtime_ns if st else 0}")
     return ", ".join(out)
 
 
