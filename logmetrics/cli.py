@@ -233,9 +233,12 @@ def run() -> None:
     about a fifteenth of a million-line ingest, for nothing: by the time ``main()`` returns,
     every file it wrote is closed (and fsynced where it matters) and every client it opened is
     closed. So the logging handlers and standard streams are flushed and the process exits
-    with ``os._exit``. If a stream cannot be flushed (a closed pipe), the normal exit reports it.
+    with ``os._exit``. If a stream cannot be flushed (a closed pipe), the normal exit reports it;
+    under a profiler, debugger or coverage tool the normal exit lets it write its results.
     """
     code = main()
+    if sys.getprofile() is not None or sys.gettrace() is not None:
+        raise SystemExit(code)
     logging.shutdown()
     try:
         sys.stdout.flush()

@@ -136,3 +136,17 @@ def test_a_closed_pipe_still_gives_the_exit_code(tmp_path: Path) -> None:
     finally:
         os.close(w)
     assert proc.returncode != 0
+
+
+def test_a_profiler_still_gets_to_write_its_profile(tmp_path: Path) -> None:
+    """Under a profiler the run exits the normal way, so the profile is written."""
+    log = tmp_path / "access.log"
+    append(log, make_lines(20))
+    prof = tmp_path / "ingest.prof"
+    proc = subprocess.run(
+        [sys.executable, "-m", "cProfile", "-o", str(prof), "-m", "logmetrics", "ingest",
+         str(log), "--warehouse", str(tmp_path / "wh")],
+        capture_output=True, text=True, stdin=subprocess.DEVNULL, timeout=120,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    assert prof.stat().st_size > 0
