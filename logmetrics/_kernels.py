@@ -2,9 +2,10 @@
 
 Imported only to compile: ``_walk`` loads the machine code these produce from its own cache
 without importing numba, and imports this module when that cache is missing or stale (the first
-run after an install or an upgrade). The entry points are C functions (``*_c``) taking raw
-pointers, so the compiled code needs neither numba's runtime nor Python to run: no allocation
-(the caller passes every buffer), no exceptions (numpy's error model), no reference counting.
+run after an install or an upgrade). The entry points (``*_e``) take only int64 arguments,
+the addresses and sizes of arrays the caller owns, so the compiled code needs neither numba's
+runtime nor Python to run: no allocation (the caller passes every buffer), no exceptions
+(numpy's error model), no reference counting.
 
 Why compiled: a log line is a short sequence of literals and delimited fields, so the natural
 parse is one forward pass over its bytes. Expressed as whole-array numpy steps the same walk

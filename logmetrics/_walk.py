@@ -1,12 +1,14 @@
 """The parse's compiled loops at run time: machine code loaded without numba, and its cache.
 
 The loops themselves (the newline scan and the per-line walk) are numba source in
-``_kernels``, compiled to C functions that take raw pointers. Importing numba and letting its
+``_kernels``, compiled to functions of int64 arguments (addresses and sizes of arrays this
+module owns). Importing numba and letting its
 dispatcher load cached code cost ~0.8 s of every ingest (numba's import, then its typing and
 target contexts, all holding the GIL): a quarter of a million-line ingest. So the first run
 compiles them with numba (10-20 s, once) and keeps their object code in a cache file keyed by
 the kernel source, the numba and llvmlite versions and the CPU; later runs map that object code
-with llvmlite's JIT linker (~0.05 s) and call it through ctypes, which releases the GIL, so
+with llvmlite's JIT linker (~0.05 s, llvmlite's import included) and call it through ctypes,
+which releases the GIL, so
 ``--jobs`` threads parse in parallel. The cache holds machine code, so it is only read from a
 directory the running user owns and nobody else can write; a missing, stale or unusable cache
 means compiling again, never a failure.
