@@ -90,3 +90,19 @@ def test_pool_is_shut_down_when_the_lock_is_not_taken(tmp_path: Path) -> None:
     with wh.locked(store), pytest.raises(WarehouseLocked):
         ingest([log], warehouse=store, config=Config(), jobs=2, lock_timeout=0.2)
     assert _ingest_threads() == []
+
+
+def test_a_dead_worker_of_a_callers_process_pool_is_one_clear_error(tmp_path: Path) -> None:
+    """A caller's process pool whose worker was killed gives the 'process died' error."""
+    import concurrent.futures as cf
+    import os
+    import signal
+
+    from logmetrics.errors import LogmetricsError
+
+    log = tmp_path / "access.log"
+    log.write_bytes(b"".join(make_lines(50)))
+    with cf.ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as pool:
+        os.kill(pool.submit(os.getpid).result(), signal.SIGKILL)
+        with pytest.raises(LogmetricsError, match="a parsing process died"):
+            ingest([log], warehouse=tmp_path / "wh", config=Config(), executor=pool)
