@@ -47,6 +47,7 @@ import pyarrow as pa
 
 from . import _walk
 from .formats import Field, LogFormat, compile_format
+from .localtime import local_times
 
 #: Rejects schema of docs/design.md.
 REJECTS_SCHEMA: dict[str, pl.DataType] = {
@@ -69,7 +70,6 @@ BAD_STATUS = "bad status"
 _CLEAN_LINES, _CLEAN_SHARE = 64, 16  # more dirty lines than this (or 1 in 16): clean it all
 _SPLIT = 1 << 30  # bigger chunks are parsed in parts (Arrow view offsets are 32-bit)
 _US = 1_000_000
-_HOUR = 3600 * _US
 _DAY = 86400 * _US
 
 _U = np.uint64
@@ -291,27 +291,8 @@ def _local_dates(us: np.ndarray, tz: str) -> np.ndarray:
     """Days since the epoch of each UTC instant's local date in ``tz``."""
     if len(us) == 0:
         return np.zeros(0, np.int64)
-
-    def offsets(instants: np.ndarray) -> np.ndarray:
-        s = _series(instants).cast(pl.Datetime("us", "UTC"))
-        local = s.dt.convert_time_zone(tz).dt.replace_time_zone(None).cast(pl.Int64).to_numpy()
-        return local - instants
-
-    h0 = int(us.min()) // _HOUR
-    h1 = int(us.max()) // _HOUR + 1
-    if h1 - h0 > 24 * 800:
-        local = us + offsets(us)
-    else:
-        # a zone's offset changes at most once in an hour: look it up per hour boundary
-        grid = np.arange(h0, h1 + 1, dtype=np.int64) * _HOUR
-        off = offsets(grid)
-        hi = us // _HOUR - h0
-        o0 = off[hi]
-        local = us + o0
-        moved = np.flatnonzero(o0 != off[hi + 1])
-        if len(moved):
-            local[moved] = us[moved] + offsets(us[moved])
-    return np.floor_divide(local, _DAY)
+    local = local_times(_series(us).cast(pl.Datetime("us", "UTC")), tz)
+    return np.floor_divide(local.cast(pl.Int64).to_numpy(), _DAY)
 
 
 _PROGRAMS: dict[tuple[str, str], _walk.Program] = {}

@@ -31,6 +31,7 @@ from .classify import HIT_COLUMNS, INTERACTION_COLUMNS, interactions, label_hits
 from .cluster import parse_address, warehouse_path
 from .config import Config, normalize_user
 from .errors import ConfigError, InputError, NoDataError, WarehouseError
+from .localtime import local_times
 from .metrics import components, rates, sum_components, zero_components
 from .model import (
     Coverage,
@@ -278,7 +279,7 @@ def _month_local(
     last = _merge_last([_last_of(sess, known), _last_connections(wh, before, config, known)])
     p_start, p_end = month_bounds(previous_month(month))
     prev_hits = _read_hits(wh, p_start, p_end, config)
-    local = prev_hits.get_column("ts").dt.convert_time_zone(config.timezone).dt.date()
+    local = local_times(prev_hits.get_column("ts"), config.timezone).dt.date()
     prev_sess = None
     if _covers_month(local.min(), local.max(), p_start, p_end):  # type: ignore[arg-type]
         prev_sess = _sessionized(prev_hits, config)[1]
