@@ -136,13 +136,19 @@ def parse_part_name(name: str) -> PartKey | None:
     return (m.group(1), int(m.group(2)), int(m.group(3))) if m else None
 
 
-def fsync_dir(path: Path) -> None:
-    """Make a rename or a new entry in ``path`` durable."""
+def fsync_path(path: Path) -> None:
+    """fsync a file or directory by name: a written file's data, or a directory's entries (a
+    rename or a new entry in it) reach the disk."""
     fd = os.open(path, os.O_RDONLY)
     try:
         os.fsync(fd)
     finally:
         os.close(fd)
+
+
+def fsync_dir(path: Path) -> None:
+    """Make a rename or a new entry in ``path`` durable."""
+    fsync_path(path)
 
 
 def ensure_dir(path: Path) -> None:
@@ -161,19 +167,19 @@ def _tmp_name(path: Path) -> Path:
     return path.with_name(f".tmp-{path.name}-{os.getpid()}-{uuid.uuid4().hex[:8]}")
 
 
+#: How every part is written, local or in an object store. zstd level 1: 3x faster to write
+#: than the default level, ~15% larger; statistics for readers other than logmetrics.
+PARQUET_OPTIONS: dict[str, Any] = {"compression": "zstd", "compression_level": 1, "statistics": True}
+
+
 def write_parquet_durably(df: pl.DataFrame, path: Path) -> None:
     """Temp name, fsync, rename, directory fsync: the part is either absent or complete."""
     ensure_dir(path.parent)
     tmp = _tmp_name(path)
     try:
-        # zstd level 1: 3x faster to write than the default level, ~15% larger. Given a path
-        # (not a Python file object) polars writes without holding the GIL.
-        df.write_parquet(str(tmp), compression="zstd", compression_level=1, statistics=True)
-        fd = os.open(tmp, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
+        # given a path (not a Python file object) polars writes without holding the GIL
+        df.write_parquet(str(tmp), **PARQUET_OPTIONS)
+        fsync_path(tmp)
         os.replace(tmp, path)
     except (OSError, pl.exceptions.PolarsError) as exc:
         # polars reports I/O failures (a full disk) as its own ComputeError
@@ -383,7 +389,7 @@ def _local(warehouse: str | Path | ObjectStore) -> Path:
 
 def _parquet_bytes(df: pl.DataFrame) -> bytes:
     buf = io.BytesIO()
-    df.write_parquet(buf, compression="zstd", compression_level=1, statistics=True)
+    df.write_parquet(buf, **PARQUET_OPTIONS)
     return buf.getvalue()
 
 
