@@ -426,10 +426,8 @@ def _compile(path: Path | None, key: str) -> _Code:
             index[name] = [symbol, offset, len(obj)]
             blobs.append(obj)
             offset += len(obj)
-        cpu, features = _cpu()
-        body = b"".join(blobs)
-        header = json.dumps({"key": key, "cpu": cpu, "features": features, "entries": index,
-                             "sha256": hashlib.sha256(body).hexdigest()})  # fmt: skip
+        body = b"".join(blobs)  # the CPU is part of the key; the loader targets the host's
+        header = json.dumps({"key": key, "entries": index, "sha256": hashlib.sha256(body).hexdigest()})
         raw = _MAGIC + struct.pack("<Q", len(header)) + header.encode() + body
         tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
         tmp.write_bytes(raw)
