@@ -87,12 +87,21 @@ def _scan_byte(c, i, k, m, bad, nl, odd):  # pragma: no cover - jit
 
 
 @_kernel
-def count_newlines(buf, n):  # pragma: no cover - jit
-    """How many newlines ``buf[:n]`` holds (sizes ``scan``'s outputs)."""
-    count = 0
-    for i in range(n):
-        count += buf[i] == 10
-    return count
+def count_newlines(buf, a64, n):  # pragma: no cover - jit
+    """How many newlines ``buf[:n]`` holds (sizes ``scan``'s outputs; the reader's line count).
+
+    A word at a time: the newline bytes' flags shifted to bit 0 and summed by one multiply
+    (~2.5 ms per 16 MB here; a byte loop took 12 ms, numpy's ``== 10`` 6-9 ms and a 16 MB
+    temporary). ``a64`` views the first ``n // 8`` words of ``buf``.
+    """
+    newlines = np.uint64(10) * _ONES
+    count = np.uint64(0)
+    for q in range(n >> 3):
+        count += ((_eq(a64[q], newlines) >> np.uint64(7)) * _ONES) >> np.uint64(56)
+    total = np.int64(count)
+    for i in range((n >> 3) * 8, n):
+        total += buf[i] == 10
+    return total
 
 
 @_kernel
@@ -594,7 +603,7 @@ _N = len(WALK_ARRAYS)
 
 @_kernel(_I(_I, _I))
 def count_newlines_e(p, n):  # pragma: no cover - jit
-    return count_newlines(_view(p, (n,), np.uint8), n)
+    return count_newlines(_view(p, (n,), np.uint8), _view(p, (n >> 3,), np.uint64), n)
 
 
 @_kernel(_I(_I, _I, _I, _I, _I))

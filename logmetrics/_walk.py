@@ -484,6 +484,14 @@ def scan(buf: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
     return nl, odd[:m]
 
 
+def count_newlines(data: Any) -> int:
+    """How many newlines a bytes-like object holds (without the GIL, no temporaries)."""
+    buf = np.frombuffer(data, np.uint8)
+    if not len(buf):
+        return 0
+    return int(code().functions["count_newlines"](_address(buf), len(buf)))
+
+
 def has_byte(buf: np.ndarray, n: int, b: int) -> bool:
     """Whether ``buf[:n]`` holds byte ``b``."""
     buf = _checked(buf, np.uint8)

@@ -63,6 +63,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import polars as pl
 
@@ -148,6 +149,26 @@ def date_rejects(
     """
     if rejects.is_empty():
         return rejects.with_columns(pl.lit(None, dtype=pl.Date).alias("date"))
+    date = rejects.select(_own_date(tz)).to_series()
+    if date.null_count() and not hits.is_empty():
+        # else the hits just before and after the line (by offset): a binary search, no join
+        ho, hd = hits.get_column("offset"), hits.get_column("date")
+        if not ho.is_sorted():
+            order = ho.arg_sort()
+            ho, hd = ho.gather(order), hd.gather(order)
+        at = ho.search_sorted(rejects.get_column("offset"), side="left").cast(pl.Int64)
+        n = len(ho)
+        before = hd.gather((at - 1).clip(0, n - 1)).set(at == 0, None)
+        after = hd.gather(at.clip(0, n - 1)).set(at == n, None)
+        date = date.fill_null(before).fill_null(after)
+    if date.null_count():
+        date = date.fill_null(ingested_at.astimezone(ZoneInfo(tz)).date())
+    return rejects.with_columns(date.alias("date"))
+
+
+@functools.lru_cache(maxsize=8)
+def _own_date(tz: str) -> pl.Expr:
+    """A rejected line's own date in ``tz``: its CLF or ISO 8601 time, if one is in it."""
     clf = (
         pl.col("raw")
         .str.extract(_TS_CLF, 1)
@@ -159,28 +180,9 @@ def date_rejects(
         .str.replace("Z$", "+00:00")
         .str.to_datetime("%Y-%m-%dT%H:%M:%S%:z", strict=False, time_unit="us")
     )
-    own = pl.coalesce(
+    return pl.coalesce(
         clf.dt.convert_time_zone(tz).dt.date(), iso.dt.convert_time_zone(tz).dt.date()
-    )
-    out = rejects.with_columns(own.alias("_own"), pl.int_range(pl.len()).alias("_i")).sort("offset")
-    if not hits.is_empty():
-        near = hits.select(pl.col("offset").alias("_ho"), pl.col("date").alias("_hd")).sort("_ho")
-        out = out.join_asof(near, left_on="offset", right_on="_ho", strategy="backward")
-        out = out.rename({"_hd": "_before"}).drop("_ho")
-        out = out.join_asof(near, left_on="offset", right_on="_ho", strategy="forward")
-        out = out.rename({"_hd": "_after"}).drop("_ho")
-    else:
-        out = out.with_columns(
-            pl.lit(None, dtype=pl.Date).alias("_before"),
-            pl.lit(None, dtype=pl.Date).alias("_after"),
-        )
-    fallback = ingested_at.astimezone(dt.UTC).replace(tzinfo=None)
-    fallback_date = pl.lit(fallback).dt.replace_time_zone("UTC").dt.convert_time_zone(tz).dt.date()
-    return (
-        out.with_columns(pl.coalesce("_own", "_before", "_after", fallback_date).alias("date"))
-        .sort("_i")
-        .drop("_own", "_before", "_after", "_i")
-    )
+    ).alias("date")
 
 
 def _task_bytes(task: ChunkTask) -> bytes:

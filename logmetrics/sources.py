@@ -34,8 +34,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
+from . import _walk
 from .errors import InputError
 
 _inflate_lib: types.ModuleType
@@ -335,8 +334,8 @@ def iter_chunks(
                 need = 0
         size -= cut
         data = b"".join(pieces)
-        # numpy releases the GIL (bytes.count does not): parse threads keep running
-        lines = int(np.count_nonzero(np.frombuffer(data, np.uint8) == 10)) + int(open_tail)
+        # compiled, without the GIL (bytes.count holds it): parse threads keep running
+        lines = _walk.count_newlines(data) + int(open_tail)
         window = (prev + data[-FINGERPRINT_BYTES:])[-FINGERPRINT_BYTES:]
         crc = None if keep_data else zlib.crc32(data)
         chunk = Chunk(

@@ -758,6 +758,13 @@ def _by_date(frame: pl.DataFrame) -> list[tuple[dt.date, pl.DataFrame]]:
     dates = frame.get_column("date")
     if dates.n_unique() == 1:
         return [(dates[0], frame.drop("date"))]
+    if not dates.null_count() and dates.is_sorted():  # runs of dates: slices, no copying
+        runs = dates.rle().struct.unnest()
+        out, at = [], 0
+        for n, day in runs.iter_rows():
+            out.append((day, frame.slice(at, n).drop("date")))
+            at += n
+        return out
     parts = frame.partition_by("date", as_dict=True, include_key=False, maintain_order=True)
     return [(key[0], part) for key, part in parts.items()]
 

@@ -31,7 +31,7 @@ from ingest_helpers import (
 
 from logmetrics import warehouse as wh
 from logmetrics.errors import FormatError, IngestRefused, InputError, WarehouseLocked
-from logmetrics.ingest import ChunkTask, run_chunk
+from logmetrics.ingest import ChunkTask, date_rejects, run_chunk
 
 HOUR = dt.timedelta(hours=1)
 
@@ -277,6 +277,30 @@ def test_rejects_are_dated_by_content(logs: Path, store: Path) -> None:
     assert rejects.get_column("date").to_list() == [dt.date(2022, 3, 12), dt.date(2022, 3, 10)]
     stats = wh.ingest_stats(store, start=dt.date(2022, 3, 12), end=dt.date(2022, 3, 12))
     assert (stats["lines_ingested"], stats["lines_rejected"]) == (0, 1)
+
+
+@pytest.mark.parametrize("shuffled", [False, True])
+def test_undated_rejects_take_the_previous_hits_date_else_the_next_one(shuffled: bool) -> None:
+    """Neighbours are found by offset whatever the hits' order: the hit before a bad line
+    gives its date, the first hit when none is before it; with no hits at all, the run's
+    Lima date. A bad line with its own timestamp keeps it."""
+    hits = pl.DataFrame(
+        {"offset": [100, 200, 300], "date": [dt.date(2022, 3, 1), dt.date(2022, 3, 2),
+                                             dt.date(2022, 3, 3)]}  # fmt: skip
+    )
+    if shuffled:
+        hits = hits.reverse()
+    own = '1.1.1.1 - - [05/Mar/2022:23:30:00 -0500] "GET / HTTP/1.1" 20'
+    rejects = pl.DataFrame({"offset": [50, 150, 250, 350, 260], "raw": ["x", "y", "z", "w", own]})
+    # 02:00 UTC on 2 May is still 1 May in Lima; 23:30 -0500 on 5 Mar is 5 Mar in Lima
+    at = dt.datetime(2022, 5, 2, 2, tzinfo=dt.UTC)
+    got = date_rejects(rejects, hits, tz="America/Lima", ingested_at=at)
+    assert got.get_column("date").to_list() == [
+        dt.date(2022, 3, 1), dt.date(2022, 3, 1), dt.date(2022, 3, 2), dt.date(2022, 3, 3),
+        dt.date(2022, 3, 5),
+    ]  # fmt: skip
+    alone = date_rejects(rejects, hits.clear(), tz="America/Lima", ingested_at=at)
+    assert alone.get_column("date").to_list() == [dt.date(2022, 5, 1)] * 4 + [dt.date(2022, 3, 5)]
 
 
 def _ua_as_header_format() -> str:

@@ -168,3 +168,15 @@ def test_parse_runs_for_a_user_who_cannot_write_the_install() -> None:
     assert out.returncode == 0, out.stderr
     assert out.stdout.startswith(_EXPECTED)
     assert list((Path(tempfile.gettempdir()) / "logmetrics-cache-65534").glob("kernels-*.bin"))
+
+
+@pytest.mark.parametrize("near", [b"x", b"\x0b", b"\x8a", b"\x09", b"\n"])
+def test_newline_count_is_exact_at_every_length_and_position(near: bytes) -> None:
+    """The word-at-a-time count equals ``bytes.count``: any size, newline at any byte of a word,
+    next to bytes one bit away from a newline (a carry between bytes would miscount them)."""
+    for size in range(0, 34):
+        for at in range(size):
+            data = bytearray(near * size)
+            data[at] = 10
+            for blob in (bytes(data), bytes(data[1:]), memoryview(bytes(data))[3:]):
+                assert _walk.count_newlines(blob) == bytes(blob).count(b"\n")

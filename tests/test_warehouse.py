@@ -193,3 +193,25 @@ def test_listed_parts_are_read_only_when_they_are_the_listed_files(tmp_path: Pat
         wh.scan_listed([(str(part), size + 1)], base, None)
     with pytest.raises(WarehouseError, match=r"gone\.parquet: not found .*every worker sees"):
         wh.scan_listed([(str(tmp_path / "gone.parquet"), size)], base, None)
+
+
+@pytest.mark.parametrize(
+    "days",
+    [
+        [D1, D1, D2, D2, D2, D3],  # a time-ordered log: runs of dates
+        [D1, D2, D1, D3, D2, D1],  # out of order (a merged or reordered log)
+        [D3, D3, D1],  # descending
+    ],
+)
+def test_each_date_part_holds_that_dates_lines_in_file_order(tmp_path: Path, days) -> None:
+    """A chunk's hits land in one part per date, each with exactly its lines in file order."""
+    rows = [(d, 10 * i) for i, d in enumerate(days)]
+    n_hits, _, dates = wh.write_chunk_parts(
+        tmp_path, source="aa", start=0, end=99, hits=_hits("aa", rows), rejects=_no_rejects()
+    )
+    assert n_hits == len(days) and sorted(dates) == sorted({d.isoformat() for d in days})
+    for day in set(days):
+        part = tmp_path / "hits" / f"date={day.isoformat()}" / wh.part_name("aa", 0, 99)
+        got = pl.read_parquet(part, hive_partitioning=False)
+        assert "date" not in got.columns
+        assert got.get_column("offset").to_list() == [o for d, o in rows if d == day]
