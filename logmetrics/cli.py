@@ -236,6 +236,9 @@ def run() -> None:
     with ``os._exit``. If a stream cannot be flushed (a closed pipe), the normal exit reports it;
     under a profiler, debugger or coverage tool the normal exit lets it write its results.
     """
+    # numpy's OpenBLAS starts a thread per core that spins ~0.1 s of CPU at start-up, on the
+    # core the first parse thread needs; logmetrics never calls BLAS (an operator may override)
+    os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
     code = main()
     if sys.getprofile() is not None or sys.gettrace() is not None:
         raise SystemExit(code)
