@@ -106,9 +106,10 @@ class ChunkTask:
     log_format: str
     timezone: str
     ingested_at: dt.datetime
-    #: the bytes [start, end); None: the task reads them from ``file`` (plain files only) and
-    #: checks them against ``crc`` (the file must not have changed since the parent read it)
-    data: bytes | None = None
+    #: the bytes [start, end) (a view of the reader's buffer when the task runs in this
+    #: process); None: the task reads them from ``file`` (plain files only) and checks them
+    #: against ``crc`` (the file must not have changed since the parent read it)
+    data: bytes | memoryview | None = None
     crc: int | None = None
     #: rebuild: dates in ``window`` go to ``staging``; the others only if ``outside``
     staging: str | None = None
@@ -185,7 +186,7 @@ def _own_date(tz: str) -> pl.Expr:
     ).alias("date")
 
 
-def _task_bytes(task: ChunkTask) -> bytes:
+def _task_bytes(task: ChunkTask) -> bytes | memoryview:
     if task.data is not None:
         return task.data
     try:
@@ -811,7 +812,9 @@ class _Run:
             log_format=self.spec,
             timezone=self.tz,
             ingested_at=self.ingested_at,
-            data=chunk.data if (self.send_data or job.probe.gzip) else None,
+            data=(chunk.data if self.send_data else bytes(chunk.data))  # pickled: bytes
+            if (self.send_data or job.probe.gzip)
+            else None,
             crc=None if (self.send_data or job.probe.gzip) else chunk.crc,
             staging=self.staging,
             window=window,

@@ -39,7 +39,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import polars as pl
@@ -48,6 +48,7 @@ import pyarrow as pa
 from . import _walk
 from .formats import Field, LogFormat, compile_format
 from .localtime import local_times
+from .sources import TAIL_BYTES, ChunkBuffer, padded_chunk
 
 #: Rejects schema of docs/design.md.
 REJECTS_SCHEMA: dict[str, pl.DataType] = {
@@ -106,7 +107,7 @@ def _hex_char(m: re.Match[str]) -> str:
     return f"\\x{ord(m.group()):02X}"
 
 
-def _scan(data: bytes) -> tuple[np.ndarray, np.ndarray]:
+def _scan(data: bytes | memoryview) -> tuple[np.ndarray, np.ndarray]:
     """Newline positions, and the (sorted) indexes of the lines that may need cleaning.
 
     Those lines hold a byte >= 0x80 (maybe not UTF-8) or a C0 control other than tab, CR, LF.
@@ -114,13 +115,13 @@ def _scan(data: bytes) -> tuple[np.ndarray, np.ndarray]:
     return _walk.scan(np.frombuffer(data, np.uint8), len(data))
 
 
-def _clean(data: bytes) -> bytes:
+def _clean(data: bytes | memoryview) -> bytes:
     """Invalid UTF-8 and C0 controls (not tab, CR, LF) become ``\\xHH`` text; newlines stay put."""
-    text = data.decode("utf-8", _HANDLER)
+    text = bytes(data).decode("utf-8", _HANDLER)
     return _CTRL.sub(_hex_char, text).encode("utf-8")
 
 
-def _prepare(data: bytes) -> tuple[_Mem, np.ndarray, np.ndarray]:
+def _prepare(data: bytes | memoryview) -> tuple[_Mem, np.ndarray, np.ndarray]:
     """The cleaned chunk (see ``_clean``), its newline positions and those of ``data``.
 
     Only the lines holding a suspicious byte are cleaned, one by one: a newline is never part
@@ -129,7 +130,7 @@ def _prepare(data: bytes) -> tuple[_Mem, np.ndarray, np.ndarray]:
     """
     nl, lines = _scan(data)
     if not len(lines):
-        return _Mem([data], len(data)), nl, nl
+        return _Mem.of(data), nl, nl
     if len(lines) > max(_CLEAN_LINES, len(nl) // _CLEAN_SHARE):
         clean = _clean(data)
         return _Mem([clean], len(clean)), _scan(clean)[0], nl
@@ -150,7 +151,7 @@ def _prepare(data: bytes) -> tuple[_Mem, np.ndarray, np.ndarray]:
             delta[i] = len(fixed) - len(line)
             size += len(fixed) - len(line)
     if not pieces:
-        return _Mem([data], len(data)), nl, nl
+        return _Mem.of(data), nl, nl
     pieces.append(view[at:])
     return _Mem(pieces, size), nl + np.cumsum(delta)[: len(nl)], nl
 
@@ -167,21 +168,37 @@ class _Mem:
 
     The bytes live in an aligned numpy buffer followed by zero padding to a multiple of 8 with
     at least 32 spare, so an unaligned word is two aligned reads and a shift. Arrow views point
-    into it too. It is filled by numpy copies, which run without the GIL (``--jobs`` threads
-    keep parsing while one chunk is copied).
+    into it too. It is the reader's own chunk buffer (``sources.ChunkBuffer``) when it can be,
+    else a copy made by numpy, which runs without the GIL (``--jobs`` threads keep parsing
+    while one chunk is copied).
     """
 
     def __init__(self, pieces: Sequence[bytes | memoryview], size: int) -> None:
-        """The concatenation of ``pieces`` (``size`` bytes in all)."""
-        self.L = size
-        arr = np.empty(size + len(_padding(size)), np.uint8)
-        at = 0
-        for piece in pieces:
-            n = len(piece)
-            arr[at : at + n] = np.frombuffer(piece, np.uint8)
-            at += n
-        assert at == size
+        """The concatenation of ``pieces`` (``size`` bytes in all): a copy."""
+        self._use(cast(ChunkBuffer, padded_chunk(pieces, size).obj), size)
+
+    @classmethod
+    def of(cls, data: bytes | memoryview) -> _Mem:
+        """``data`` itself when it is a chunk the reader cut (it sits at the start of a
+        ChunkBuffer, zeros after it: no copy of the chunk), else a copy."""
+        size = len(data)
+        owner = data.obj if isinstance(data, memoryview) else None
+        if (
+            isinstance(owner, ChunkBuffer)
+            and data.c_contiguous
+            and owner.nbytes >= size + TAIL_BYTES
+            and np.frombuffer(data, np.uint8).ctypes.data == owner.ctypes.data
+        ):
+            mem = cls.__new__(cls)
+            mem._use(owner, size)
+            return mem
+        return cls([data], size)
+
+    def _use(self, owner: np.ndarray, size: int) -> None:
+        """Take a ChunkBuffer holding ``size`` bytes of content as the buffer."""
+        arr = owner[: size + len(_padding(size))].view(np.ndarray)  # whole words
         arr[size:] = 0
+        self.L = size
         self.u8 = arr
         self.a64 = arr.view(np.uint64)
         self.pa = pa.py_buffer(arr)
@@ -329,7 +346,7 @@ class _Out:
 
 
 def parse_chunk(
-    data: bytes,
+    data: bytes | memoryview,
     fmt: LogFormat | str,
     *,
     source: str,
@@ -347,9 +364,11 @@ def parse_chunk(
     """
     if isinstance(fmt, str):
         fmt = compile_format(fmt)
-    data = bytes(data)
+    if not isinstance(data, memoryview):  # a reader's chunk stays a view of its buffer
+        data = bytes(data)
     when = ingested_at or datetime.now(UTC)
     if len(data) > _SPLIT:
+        data = bytes(data)
         cut = data.rfind(b"\n", 0, len(data) // 2) + 1 or data.find(b"\n", len(data) // 2) + 1
         if 0 < cut < len(data):
             a = parse_chunk(data[:cut], fmt, source=source, file=file,
@@ -384,12 +403,12 @@ def parse_chunk(
 
 
 def _walked(
-    data: bytes, fmt: LogFormat, threads: int
+    data: bytes | memoryview, fmt: LogFormat, threads: int
 ) -> tuple[_Mem, np.ndarray, np.ndarray, np.ndarray, _Out]:
     """Prepare a non-empty chunk and walk its lines: (buffer, newlines of ``data``, line starts,
     line ends without a final CR, the walk's results)."""
     mem, nl, raw_nl = _prepare(data)
-    n = len(nl) + (0 if data.endswith(b"\n") else 1)
+    n = len(nl) + (0 if data[-1:] == b"\n" else 1)
     ls = np.concatenate([np.zeros(1, np.int64), nl + 1])[:n]
     le = np.concatenate([nl, np.array([mem.L], np.int64)])[:n]
     le = le - ((le > ls) & (mem.byte(le - 1) == 13))

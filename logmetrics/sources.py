@@ -34,6 +34,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from . import _walk
 from .errors import InputError
 
@@ -61,6 +63,46 @@ _LOG_NAME = re.compile(
     )$""",
     re.IGNORECASE | re.VERBOSE,
 )
+
+
+#: zero bytes a kept chunk's buffer has after its content (the parse reads whole 8-byte words
+#: past a line's end, up to 39 bytes, so with these it walks the reader's buffer, not a copy)
+TAIL_BYTES = 40
+
+
+class ChunkBuffer(np.ndarray):
+    """The buffer under a kept chunk's ``data``: its content, then ``TAIL_BYTES`` zeros.
+
+    A chunk's ``data`` is a memoryview of the content; the buffer belongs to that chunk alone,
+    so the parse may use its tail.
+    """
+
+
+def padded_chunk(pieces: Sequence[Any], size: int) -> memoryview:
+    """The concatenation of ``pieces`` (``size`` bytes) as a memoryview over a ChunkBuffer.
+
+    numpy copies without the GIL (a bytes join holds it), and the parse uses this buffer as is.
+    """
+    buf = np.empty(size + TAIL_BYTES, np.uint8).view(ChunkBuffer)
+    at = 0
+    for piece in pieces:
+        n = len(piece)
+        buf[at : at + n] = np.frombuffer(piece, np.uint8)
+        at += n
+    buf[size:] = 0
+    return buf.data[:size]
+
+
+def _last_bytes(pieces: Sequence[Any], n: int) -> bytes:
+    """The last ``n`` bytes of the concatenation of ``pieces`` (all of it if shorter)."""
+    out: list[bytes] = []
+    need = n
+    for piece in reversed(pieces):
+        if need <= 0:
+            break
+        out.append(bytes(piece[-need:]) if len(piece) > need else bytes(piece))
+        need -= len(out[-1])
+    return b"".join(reversed(out))
 
 
 class TruncatedGzip(Exception):
@@ -278,8 +320,9 @@ class Chunk:
     end: int
     first_line_no: int
     lines: int
-    #: the bytes [start, end); empty when the chunks were cut with ``keep_data=False``
-    data: bytes
+    #: the bytes [start, end), a memoryview over a ``ChunkBuffer``; empty (``b""``) when the
+    #: chunks were cut with ``keep_data=False``
+    data: bytes | memoryview
     #: fingerprint of the up-to-FINGERPRINT_BYTES bytes before ``end`` (the resume checkpoint)
     check: str
     #: whether the chunk ends at EOF with a line that has no newline (only when final)
@@ -333,14 +376,19 @@ def iter_chunks(
                 pending[0][1] = lo + need
                 need = 0
         size -= cut
-        data = b"".join(pieces)
         # compiled, without the GIL (bytes.count holds it): parse threads keep running
-        lines = _walk.count_newlines(data) + int(open_tail)
-        window = (prev + data[-FINGERPRINT_BYTES:])[-FINGERPRINT_BYTES:]
-        crc = None if keep_data else zlib.crc32(data)
+        lines = sum(_walk.count_newlines(p) for p in pieces) + int(open_tail)
+        window = (prev + _last_bytes(pieces, FINGERPRINT_BYTES))[-FINGERPRINT_BYTES:]
+        data: bytes | memoryview = b""
+        crc = None
+        if keep_data:
+            data = padded_chunk(pieces, cut)
+        else:
+            crc = 0
+            for piece in pieces:
+                crc = zlib.crc32(piece, crc)
         chunk = Chunk(
-            pos, pos + cut, line_no, lines, data if keep_data else b"", fingerprint(window),
-            open_tail, crc,
+            pos, pos + cut, line_no, lines, data, fingerprint(window), open_tail, crc
         )  # fmt: skip
         pos += cut
         prev = window

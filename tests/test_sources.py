@@ -2,26 +2,33 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import gzip
 import os
 import zlib
 from pathlib import Path
 
+import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from logmetrics import parse
 from logmetrics.errors import InputError
 from logmetrics.sources import (
     FINGERPRINT_BYTES,
+    TAIL_BYTES,
     ByteStream,
     Chunk,
+    ChunkBuffer,
     TruncatedGzip,
     discover,
     fingerprint,
     is_log_name,
     iter_chunks,
 )
+
+WHEN = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
 
 
 @pytest.mark.parametrize(
@@ -140,13 +147,35 @@ def test_chunks_end_on_newlines_and_hold_partial_line() -> None:
     data = b"".join(lines) + b"partial"
     chunks = _chunks(data, 100, final=False)
     assert b"".join(c.data for c in chunks) == b"".join(lines)
-    assert all(c.data.endswith(b"\n") and len(c.data) <= 100 for c in chunks)
+    assert all(bytes(c.data).endswith(b"\n") and len(c.data) <= 100 for c in chunks)
     assert sum(c.lines for c in chunks) == 200
     for prev, nxt in zip(chunks, chunks[1:], strict=False):
         assert (prev.end, prev.first_line_no + prev.lines) == (nxt.start, nxt.first_line_no)
     final = _chunks(data, 100, final=True)
-    assert final[-1].data.endswith(b"partial") and final[-1].open_tail
+    assert bytes(final[-1].data).endswith(b"partial") and final[-1].open_tail
     assert sum(c.lines for c in final) == 201
+
+
+def test_a_kept_chunk_is_parsed_in_the_readers_buffer() -> None:
+    """A chunk's bytes sit in a buffer of their own with zeros after them, and the parse walks
+    that buffer instead of a copy: the hits it gives are those of the same bytes copied."""
+    line = b'1.2.3.4 - ana [10/Oct/2000:13:55:36 -0700] "GET /a?b=1 HTTP/1.1" 200 2 "-" "UA"\n'
+    chunks = _chunks(line * 40 + b"junk\n" + line * 9, 1500, final=True, block=333)
+    assert len(chunks) > 2
+    for c in chunks:
+        owner = c.data.obj
+        assert isinstance(owner, ChunkBuffer) and not owner[len(c.data) :].any()
+        assert len(owner) - len(c.data) == TAIL_BYTES
+        mem = parse._Mem.of(c.data)
+        assert np.shares_memory(mem.u8, owner)
+        kw = dict(source="s", file="f", first_line_no=c.first_line_no, base_offset=c.start)
+        got = parse.parse_chunk(c.data, "combined", **kw, ingested_at=WHEN)
+        want = parse.parse_chunk(bytes(c.data), "combined", **kw, ingested_at=WHEN)
+        assert got.hits.equals(want.hits) and got.rejects.equals(want.rejects)
+        assert got.lines == c.lines
+    # a view that is not a reader's chunk (here: not at the start of the buffer) is copied
+    inner = chunks[0].data[len(line) :]
+    assert not np.shares_memory(parse._Mem.of(inner).u8, chunks[0].data.obj)
 
 
 def test_chunks_split_at_and_long_lines() -> None:
