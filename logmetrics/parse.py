@@ -121,39 +121,44 @@ def _clean(data: bytes | memoryview) -> bytes:
     return _CTRL.sub(_hex_char, text).encode("utf-8")
 
 
-def _prepare(data: bytes | memoryview) -> tuple[_Mem, np.ndarray, np.ndarray]:
-    """The cleaned chunk (see ``_clean``), its newline positions and those of ``data``.
+def _prepare(data: bytes | memoryview) -> tuple[_Mem, np.ndarray, np.ndarray, np.ndarray]:
+    """The cleaned chunk (see ``_clean``): (buffer, start and end of each line in it, newline
+    positions in ``data``).
 
     Only the lines holding a suspicious byte are cleaned, one by one: a newline is never part
     of an invalid UTF-8 sequence nor a control that changes, so cleaning line by line gives
-    the bytes cleaning the whole chunk gives. Many such lines: the whole chunk is cleaned.
+    the bytes cleaning the whole chunk gives. A line that changes is written after the chunk
+    and walked there, so the chunk stays where the reader put it. Many such lines: the whole
+    chunk is cleaned.
     """
     nl, lines = _scan(data)
-    if not len(lines):
-        return _Mem.of(data), nl, nl
+    n = len(nl) + (0 if data[-1:] == b"\n" else 1)
     if len(lines) > max(_CLEAN_LINES, len(nl) // _CLEAN_SHARE):
         clean = _clean(data)
-        return _Mem([clean], len(clean)), _scan(clean)[0], nl
-    view = memoryview(data)
-    pieces: list[bytes | memoryview] = []
-    delta = np.zeros(len(nl) + 1, np.int64)
-    at = 0
-    size = len(data)
+        return (_Mem([clean], len(clean)), *_spans(_scan(clean)[0], len(clean), n), nl)
+    moved: list[tuple[int, int, int]] = []  # (line, start, end) of the cleaned copies
+    extra: list[bytes] = []
+    at = len(data)
     for i in lines.tolist():
         s = int(nl[i - 1]) + 1 if i else 0
         e = int(nl[i]) if i < len(nl) else len(data)
         line = data[s:e]
         fixed = _clean(line)
         if fixed != line:
-            pieces.append(view[at:s])
-            pieces.append(fixed)
-            at = e
-            delta[i] = len(fixed) - len(line)
-            size += len(fixed) - len(line)
-    if not pieces:
-        return _Mem.of(data), nl, nl
-    pieces.append(view[at:])
-    return _Mem(pieces, size), nl + np.cumsum(delta)[: len(nl)], nl
+            moved.append((i, at, at + len(fixed)))
+            extra.append(fixed)
+            at += len(fixed)
+    ls, le = _spans(nl, len(data), n)
+    for i, s, e in moved:
+        ls[i], le[i] = s, e
+    return _Mem.of(data, extra), ls, le, nl
+
+
+def _spans(nl: np.ndarray, size: int, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """Start and end (the newline, or ``size``) of each of the ``n`` lines of a buffer."""
+    ls = np.concatenate([np.zeros(1, np.int64), nl + 1])[:n]
+    le = np.concatenate([nl, np.array([size], np.int64)])[:n]
+    return ls, le
 
 
 def _padding(size: int) -> bytes:
@@ -178,21 +183,27 @@ class _Mem:
         self._use(cast(ChunkBuffer, padded_chunk(pieces, size).obj), size)
 
     @classmethod
-    def of(cls, data: bytes | memoryview) -> _Mem:
-        """``data`` itself when it is a chunk the reader cut (it sits at the start of a
-        ChunkBuffer, zeros after it: no copy of the chunk), else a copy."""
+    def of(cls, data: bytes | memoryview, extra: Sequence[bytes] = ()) -> _Mem:
+        """``data`` then the ``extra`` pieces: in the reader's buffer when ``data`` is a chunk
+        the reader cut (at the start of a ChunkBuffer) and the pieces fit in its spare room,
+        so the chunk is not copied; else a copy."""
         size = len(data)
+        used = size + sum(len(p) for p in extra)
         owner = data.obj if isinstance(data, memoryview) else None
         if (
             isinstance(owner, ChunkBuffer)
             and data.c_contiguous
-            and owner.nbytes >= size + TAIL_BYTES
+            and owner.nbytes >= used + TAIL_BYTES
             and np.frombuffer(data, np.uint8).ctypes.data == owner.ctypes.data
         ):
+            at = size
+            for piece in extra:
+                owner[at : at + len(piece)] = np.frombuffer(piece, np.uint8)
+                at += len(piece)
             mem = cls.__new__(cls)
-            mem._use(owner, size)
+            mem._use(owner, used)
             return mem
-        return cls([data], size)
+        return cls([data, *extra], used)
 
     def _use(self, owner: np.ndarray, size: int) -> None:
         """Take a ChunkBuffer holding ``size`` bytes of content as the buffer."""
@@ -407,10 +418,7 @@ def _walked(
 ) -> tuple[_Mem, np.ndarray, np.ndarray, np.ndarray, _Out]:
     """Prepare a non-empty chunk and walk its lines: (buffer, newlines of ``data``, line starts,
     line ends without a final CR, the walk's results)."""
-    mem, nl, raw_nl = _prepare(data)
-    n = len(nl) + (0 if data[-1:] == b"\n" else 1)
-    ls = np.concatenate([np.zeros(1, np.int64), nl + 1])[:n]
-    le = np.concatenate([nl, np.array([mem.L], np.int64)])[:n]
+    mem, ls, le, raw_nl = _prepare(data)
     le = le - ((le > ls) & (mem.byte(le - 1) == 13))
     prog = _program(fmt)
     out = _Out(_walk.run(prog, mem.u8, mem.a64, ls, le, escapes=mem.escapes, threads=threads), prog)

@@ -71,25 +71,27 @@ TAIL_BYTES = 40
 
 
 class ChunkBuffer(np.ndarray):
-    """The buffer under a kept chunk's ``data``: its content, then ``TAIL_BYTES`` zeros.
+    """The buffer under a kept chunk's ``data``: its content, ``TAIL_BYTES`` zeros, then maybe
+    spare room.
 
     A chunk's ``data`` is a memoryview of the content; the buffer belongs to that chunk alone,
-    so the parse may use its tail.
+    so the parse may write after the content.
     """
 
 
-def padded_chunk(pieces: Sequence[Any], size: int) -> memoryview:
-    """The concatenation of ``pieces`` (``size`` bytes) as a memoryview over a ChunkBuffer.
+def padded_chunk(pieces: Sequence[Any], size: int, *, room: int = 0) -> memoryview:
+    """The concatenation of ``pieces`` (``size`` bytes) as a memoryview over a ChunkBuffer
+    with ``room`` spare bytes (never touched, so never paged in) before its zero tail.
 
     numpy copies without the GIL (a bytes join holds it), and the parse uses this buffer as is.
     """
-    buf = np.empty(size + TAIL_BYTES, np.uint8).view(ChunkBuffer)
+    buf = np.empty(size + room + TAIL_BYTES, np.uint8).view(ChunkBuffer)
     at = 0
     for piece in pieces:
         n = len(piece)
         buf[at : at + n] = np.frombuffer(piece, np.uint8)
         at += n
-    buf[size:] = 0
+    buf[size : size + TAIL_BYTES] = 0
     return buf.data[:size]
 
 
@@ -382,7 +384,9 @@ def iter_chunks(
         data: bytes | memoryview = b""
         crc = None
         if keep_data:
-            data = padded_chunk(pieces, cut)
+            # room for the lines the parse cleans (``\\xHH`` for stray bytes), written after
+            # the content: a few junk lines then cost no copy of the chunk
+            data = padded_chunk(pieces, cut, room=max(4096, cut // 64))
         else:
             crc = 0
             for piece in pieces:

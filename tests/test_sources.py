@@ -9,6 +9,7 @@ import zlib
 from pathlib import Path
 
 import numpy as np
+import polars as pl
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -160,12 +161,15 @@ def test_a_kept_chunk_is_parsed_in_the_readers_buffer() -> None:
     """A chunk's bytes sit in a buffer of their own with zeros after them, and the parse walks
     that buffer instead of a copy: the hits it gives are those of the same bytes copied."""
     line = b'1.2.3.4 - ana [10/Oct/2000:13:55:36 -0700] "GET /a?b=1 HTTP/1.1" 200 2 "-" "UA"\n'
-    chunks = _chunks(line * 40 + b"junk\n" + line * 9, 1500, final=True, block=333)
+    # lines the parse must clean (invalid UTF-8, a control byte), valid UTF-8 it keeps as is
+    dirty = line.replace(b"UA", b"U\xff\xfeA") + b"junk\x01\n" + line.replace(b"ana", b"a\xc3\xb1a")
+    chunks = _chunks(line * 40 + dirty + line * 9 + b"\xff", 1500, final=True, block=333)
     assert len(chunks) > 2
     for c in chunks:
         owner = c.data.obj
-        assert isinstance(owner, ChunkBuffer) and not owner[len(c.data) :].any()
-        assert len(owner) - len(c.data) == TAIL_BYTES
+        assert isinstance(owner, ChunkBuffer)
+        assert len(owner) >= len(c.data) + TAIL_BYTES
+        assert not owner[len(c.data) : len(c.data) + TAIL_BYTES].any()
         mem = parse._Mem.of(c.data)
         assert np.shares_memory(mem.u8, owner)
         kw = dict(source="s", file="f", first_line_no=c.first_line_no, base_offset=c.start)
@@ -173,6 +177,20 @@ def test_a_kept_chunk_is_parsed_in_the_readers_buffer() -> None:
         want = parse.parse_chunk(bytes(c.data), "combined", **kw, ingested_at=WHEN)
         assert got.hits.equals(want.hits) and got.rejects.equals(want.rejects)
         assert got.lines == c.lines
+        assert np.shares_memory(parse._prepare(c.data)[0].u8, owner)  # cleaned: no copy either
+    rejects = pl.concat(
+        parse.parse_chunk(c.data, "combined", source="s", file="f", first_line_no=c.first_line_no,
+                          base_offset=c.start, ingested_at=WHEN).rejects
+        for c in chunks
+    )  # fmt: skip
+    assert rejects.get_column("raw").to_list() == ["junk\\x01", "\\xFF"]
+    hits = pl.concat(
+        parse.parse_chunk(c.data, "combined", source="s", file="f", first_line_no=c.first_line_no,
+                          base_offset=c.start, ingested_at=WHEN).hits
+        for c in chunks
+    )  # fmt: skip
+    assert hits.height == 51 and "U\\xFF\\xFEA" in hits.get_column("user_agent").to_list()
+    assert "aña" in hits.get_column("remote_user").to_list()
     # a view that is not a reader's chunk (here: not at the start of the buffer) is copied
     inner = chunks[0].data[len(line) :]
     assert not np.shares_memory(parse._Mem.of(inner).u8, chunks[0].data.obj)
