@@ -443,12 +443,9 @@ def walk(
     """Match lines [i0, i1) and extract their values into the output arrays (see parse)."""
     n_ops = ops.shape[0]
     n_fields = fields.shape[0]
-    for i in range(i0, i1):
+    for i in range(i0, i1):  # starts and ends come filled with -1 (absent)
         s0 = ls[i]
         e0 = le[i]
-        for f in range(n_fields):
-            starts[f, i] = -1
-            ends[f, i] = -1
         pos = s0
         good = True
         j = 0

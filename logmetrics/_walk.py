@@ -532,8 +532,8 @@ def run(
     g, t, k = len(prog.groups), len(prog.text), len(prog.ints)
     w = Walked(
         ok=np.zeros(n, np.bool_),
-        starts=np.empty((g, n), np.int64),  # the walk writes every line's spans
-        ends=np.empty((g, n), np.int64),
+        starts=np.full((g, n), -1, np.int64),  # -1: absent; the walk writes those it finds
+        ends=np.full((g, n), -1, np.int64),
         views=np.zeros((t, n, 2), np.uint64),
         valid=np.zeros((t, n), np.bool_),
         esc=np.zeros((t, n), np.bool_),
