@@ -67,6 +67,8 @@ EMPTY = "empty line"
 NO_MATCH = "does not match format"
 BAD_TS = "bad timestamp"
 BAD_STATUS = "bad status"
+#: a line's reason code in the parse (0: a hit)
+_REASONS = np.array(["", NO_MATCH, BAD_TS, BAD_STATUS, EMPTY])
 
 _CLEAN_LINES, _CLEAN_SHARE = 64, 16  # more dirty lines than this (or 1 in 16): clean it all
 _SPLIT = 1 << 30  # bigger chunks are parsed in parts (Arrow view offsets are 32-bit)
@@ -262,6 +264,11 @@ class _Mem:
         return self.series(self.views(s, e, valid), valid)
 
 
+def _repeat(value: Any, n: int, dtype: Any = pl.String) -> pl.Series:
+    """``value`` ``n`` times (without ``pl.repeat``'s expression engine: ~10x less overhead)."""
+    return pl.Series([value]).cast(dtype).new_from_index(0, n)
+
+
 def _series(values: np.ndarray, name: str = "", dtype: Any = None) -> pl.Series:
     """A polars Series of a 1-D numpy array, handed over as Arrow (zero copy for numbers).
 
@@ -401,12 +408,10 @@ def parse_chunk(
 
     cand = np.flatnonzero(out.ok)
     _late_fields(fmt, mem, out, cand, tz)
-    reason = np.full(n, "", object)
-    reason[~out.ok] = NO_MATCH
-    bad_ts = out.ok & ~out.ts_ok
-    reason[bad_ts] = BAD_TS
-    bad_status = out.ok & out.ts_ok & ~out.status_ok
-    reason[bad_status] = BAD_STATUS
+    reason = np.zeros(n, np.int8)  # an index into _REASONS; 0: a hit
+    reason[~out.ok] = 1
+    reason[out.ok & ~out.ts_ok] = 2
+    reason[out.ok & out.ts_ok & ~out.status_ok] = 3
     hit = np.flatnonzero(out.ok & out.ts_ok & out.status_ok)
     hits = _hits(fmt, mem, out, hit, offsets, first_line_no, source, tz)
     rejects = _rejects(mem, ls, le, reason, offsets, first_line_no, source, file, when)
@@ -562,7 +567,7 @@ def _hits(
     ts_us = out.ts if every else np.where(hits_mask, out.ts, out.ts[hit[0]] if len(hit) else 0)
     cols["ts"] = _series(ts_us, "ts").cast(pl.Datetime("us", "UTC"))
     cols["date"] = _series(_local_dates(ts_us, tz).astype(np.int32), "date").cast(pl.Date)
-    cols["source"] = pl.repeat(source, n, dtype=pl.String, eager=True)
+    cols["source"] = _repeat(source, n)
     cols["offset"] = _series(offsets, "offset", pl.Int64)
     cols["line_no"] = _series(np.arange(n, dtype=np.int64) + first_line_no, "line_no", pl.Int64)
 
@@ -572,7 +577,7 @@ def _hits(
             c = cols[name]
             series.append((c if c.dtype == dtype else c.cast(dtype)).alias(name))
         else:
-            series.append(pl.repeat(None, n, dtype=dtype, eager=True).alias(name))
+            series.append(_repeat(None, n, dtype).alias(name))
     frame = pl.DataFrame(series)
     return frame if every else frame.filter(_series(hits_mask))
 
@@ -588,8 +593,8 @@ def _rejects(
     file: str,
     when: datetime,
 ) -> pl.DataFrame:
-    """One row per rejected line with its lossy text (capped) and reason."""
-    idx = np.flatnonzero(reason != "")
+    """One row per rejected line (``reason`` > 0) with its lossy text (capped) and reason."""
+    idx = np.flatnonzero(reason)
     if len(idx) == 0:
         return pl.DataFrame(schema=REJECTS_SCHEMA)
     s, e = ls[idx], le[idx]
@@ -598,19 +603,19 @@ def _rejects(
     for _ in range(3):  # never split a UTF-8 sequence
         e = e - (cut & ((mem.byte(e) & 0xC0) == 0x80))
     raw = mem.strings(s, e).str.replace_all("\r", "\\x0D", literal=True)
-    reasons = reason[idx].astype(str)
+    codes = reason[idx]
     blank = raw.str.strip_chars(" \t").str.len_bytes().to_numpy() == 0
-    reasons[blank & (reasons == NO_MATCH)] = EMPTY
+    codes[blank & (codes == 1)] = 4
     r = len(idx)
     return pl.DataFrame(
         {
-            "source": pl.repeat(source, r, dtype=pl.String, eager=True),
-            "file": pl.repeat(file, r, dtype=pl.String, eager=True),
+            "source": _repeat(source, r),
+            "file": _repeat(file, r),
             "line_no": _series(idx.astype(np.int64) + first_line_no, dtype=pl.Int64),
             "offset": _series(offsets[idx], dtype=pl.Int64),
             "raw": raw,
-            "reason": pl.Series(reasons.tolist(), dtype=pl.String),
-            "ingested_at": pl.repeat(when, r, eager=True).cast(pl.Datetime("us", "UTC")),
+            "reason": pl.Series(_REASONS[codes].tolist(), dtype=pl.String),
+            "ingested_at": _repeat(when, r, pl.Datetime("us", "UTC")),
         },
         schema=REJECTS_SCHEMA,
     )
