@@ -76,12 +76,14 @@ def _newline(i, k, m, bad, nl, odd):  # pragma: no cover - jit
 
 
 @_kernel
-def _scan_byte(c, i, k, m, bad, nl, odd):  # pragma: no cover - jit
+def _scan_byte(c, i, k, m, bad, nl, odd, bsl):  # pragma: no cover - jit
     """One byte of ``scan`` that may be special: (lines so far, odd lines so far, dirty)."""
     if c == 10:
         k, m = _newline(i, k, m, bad, nl, odd)
         return k, m, False
-    if (c < 32 or c >= 128) and c != 9 and c != 13:
+    if c == 92:
+        bsl[k] = True
+    elif (c < 32 or c >= 128) and c != 9 and c != 13:
         bad = True
     return k, m, bad
 
@@ -105,51 +107,45 @@ def count_newlines(buf, a64, n):  # pragma: no cover - jit
 
 
 @_kernel
-def scan(buf, a64, n, nl, odd):  # pragma: no cover - jit
-    """Newline positions in ``buf[:n]`` into ``nl``, and the indexes of lines that may need
-    cleaning into ``odd``; returns how many of those.
+def scan(buf, a64, n, nl, odd, bsl):  # pragma: no cover - jit
+    """Newline positions in ``buf[:n]`` into ``nl``, the indexes of lines that may need
+    cleaning into ``odd`` (returns how many of those), and which lines hold a backslash (their
+    values may need unescaping) into ``bsl`` (all False on entry).
 
-    Those lines hold a byte >= 0x80 (maybe not UTF-8) or a C0 control other than tab, CR, LF.
-    ``a64`` views the first ``n // 8`` words of ``buf``; words without a byte < 0x20 or >= 0x80
-    (most of them) are skipped whole. ``nl`` has room for every newline, ``odd`` for one more.
+    Lines that may need cleaning hold a byte >= 0x80 (maybe not UTF-8) or a C0 control other
+    than tab, CR, LF. ``a64`` views the first ``n // 8`` words of ``buf``; words without a byte
+    < 0x20 or >= 0x80 or a backslash (most of them) are skipped whole. ``nl`` has room for
+    every newline, ``odd`` and ``bsl`` for one more.
     """
     k = 0
     m = 0
     bad = False
     spaces = np.uint64(0x2020202020202020)
     newlines = np.uint64(10) * _ONES
+    backslashes = np.uint64(92) * _ONES
     for q in range(n >> 3):
         w = a64[q]
         special = ((w - spaces) & ~w & _HI) | (w & _HI)  # a superset of the bytes < 32, >= 128
+        b = _eq(w, backslashes)
         if special == 0:
+            if b:
+                bsl[k] = True
             continue
         t = _eq(w, newlines)
-        if special & ~t:  # maybe something other than newlines: byte by byte
+        if (special & ~t) or b:  # maybe something other than newlines: byte by byte
             for i in range(q * 8, q * 8 + 8):
-                k, m, bad = _scan_byte(buf[i], i, k, m, bad, nl, odd)
+                k, m, bad = _scan_byte(buf[i], i, k, m, bad, nl, odd, bsl)
             continue
         while t:
             k, m = _newline(q * 8 + (trailing_zeros(t) >> 3), k, m, bad, nl, odd)
             bad = False
             t &= t - np.uint64(1)
     for i in range((n >> 3) * 8, n):
-        k, m, bad = _scan_byte(buf[i], i, k, m, bad, nl, odd)
+        k, m, bad = _scan_byte(buf[i], i, k, m, bad, nl, odd, bsl)
     if bad:
         odd[m] = k
         m += 1
     return m
-
-
-@_kernel
-def has_byte(buf, n, b):  # pragma: no cover - jit
-    """Whether ``buf[:n]`` holds byte ``b`` (counted a block at a time, so it vectorises)."""
-    for start in range(0, n, 4096):
-        found = 0
-        for i in range(start, min(start + 4096, n)):
-            found += buf[i] == b
-        if found:
-            return True
-    return False
 
 
 # --- the walk -------------------------------------------------------------------------------
@@ -436,11 +432,12 @@ def _request(buf, a64, s, e, request, tchar, pend, k, slots):  # pragma: no cove
 
 @_kernel
 def walk(
-    buf, a64, ls, le, i0, i1, escapes, ops, lits, fields, stops, cols, time_field, time_kind,
+    buf, a64, ls, le, i0, i1, linebs, ops, lits, fields, stops, cols, time_field, time_kind,
     ok, starts, ends, views, valid, esc, ivals, ivalid, ts, ts_ok, status, status_null,
     status_ok, clf, iso, iso_z, months, tchar, masks, pend,
 ):  # pragma: no cover - jit
-    """Match lines [i0, i1) and extract their values into the output arrays (see parse)."""
+    """Match lines [i0, i1) and extract their values into the output arrays (see parse);
+    ``linebs`` says which lines hold a backslash (only their values are searched for one)."""
     n_ops = ops.shape[0]
     n_fields = fields.shape[0]
     for i in range(i0, i1):  # starts and ends come filled with -1 (absent)
@@ -549,7 +546,7 @@ def walk(
                         ivalid[cols[c, 2], i] = True
             else:
                 np_ = _request(buf, a64, s, e, kind == _C_REQUEST, tchar, pend, np_, cols[c, 2:])
-        bs = escapes and _find1(a64, 92, s0, e0) < e0
+        bs = linebs[i]
         for k in range(np_):  # the line's text values as Arrow string views
             t, s, e = pend[k, 0], pend[k, 1], pend[k, 2]
             valid[t, i] = True
@@ -603,21 +600,17 @@ def count_newlines_e(p, n):  # pragma: no cover - jit
     return count_newlines(_view(p, (n,), np.uint8), _view(p, (n >> 3,), np.uint64), n)
 
 
-@_kernel(_I(_I, _I, _I, _I, _I))
-def scan_e(p, n, nl_p, odd_p, count):  # pragma: no cover - jit
+@_kernel(_I(_I, _I, _I, _I, _I, _I))
+def scan_e(p, n, nl_p, odd_p, bsl_p, count):  # pragma: no cover - jit
     buf = _view(p, (n,), np.uint8)
     a64 = _view(p, (n >> 3,), np.uint64)
     nl = _view(nl_p, (count,), np.int64)
-    return scan(buf, a64, n, nl, _view(odd_p, (count + 1,), np.int64))
+    odd = _view(odd_p, (count + 1,), np.int64)
+    return scan(buf, a64, n, nl, odd, _view(bsl_p, (count + 1,), np.bool_))
 
 
-@_kernel(_I(_I, _I, _I))
-def has_byte_e(p, n, b):  # pragma: no cover - jit
-    return 1 if has_byte(_view(p, (n,), np.uint8), n, b) else 0
-
-
-@_kernel(_I(_I, _I, _I, _I, _I, _I, _I))
-def walk_e(addr_p, dims_p, i0, i1, escapes, time_field, time_kind):  # pragma: no cover - jit
+@_kernel(_I(_I, _I, _I, _I, _I, _I))
+def walk_e(addr_p, dims_p, i0, i1, time_field, time_kind):  # pragma: no cover - jit
     """``walk`` over the arrays listed in ``_walk.WALK_ARRAYS`` (addresses, then 3 dims each)."""
     a = _view(addr_p, (_N,), np.int64)
     d = _view(dims_p, (3 * _N,), np.int64)
@@ -626,7 +619,8 @@ def walk_e(addr_p, dims_p, i0, i1, escapes, time_field, time_kind):  # pragma: n
         _view(a[1], (d[3],), np.uint64),  # a64
         _view(a[2], (d[6],), np.int64),  # ls
         _view(a[3], (d[9],), np.int64),  # le
-        i0, i1, escapes != 0,
+        i0, i1,
+        _view(a[29], (d[87],), np.bool_),  # linebs
         _view(a[4], (d[12], d[13]), np.int64),  # ops
         _view(a[5], (d[15],), np.uint8),  # lits
         _view(a[6], (d[18], d[19]), np.int64),  # fields
@@ -661,7 +655,6 @@ def walk_e(addr_p, dims_p, i0, i1, escapes, time_field, time_kind):  # pragma: n
 ENTRY_POINTS = {
     "count_newlines": count_newlines_e,
     "scan": scan_e,
-    "has_byte": has_byte_e,
     "walk": walk_e,
 }
 

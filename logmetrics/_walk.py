@@ -195,7 +195,7 @@ _MASKS = np.array([(1 << (8 * k)) - 1 for k in range(9)], np.uint64)
 WALK_ARRAYS = (
     "buf", "a64", "ls", "le", "ops", "lits", "fields", "stops", "cols", "ok", "starts", "ends",
     "views", "valid", "esc", "ivals", "ivalid", "ts", "ts_ok", "status", "status_null",
-    "status_ok", "clf", "iso", "iso_z", "months", "tchar", "masks", "pend",
+    "status_ok", "clf", "iso", "iso_z", "months", "tchar", "masks", "pend", "linebs",
 )  # fmt: skip
 
 
@@ -204,7 +204,7 @@ WALK_ARRAYS = (
 log = logging.getLogger(__name__)
 
 #: entry point -> how many int64 arguments it takes (``_kernels.ENTRY_POINTS``)
-_ARITY = {"count_newlines": 2, "scan": 5, "has_byte": 3, "walk": 7}
+_ARITY = {"count_newlines": 2, "scan": 6, "walk": 6}
 #: symbols the object code may leave to the process (libc); anything else: not cached
 _LIBC = frozenset({"memset", "memcpy", "memmove"})
 _MAGIC = b"logmetrics-kernels 1\n"
@@ -472,16 +472,18 @@ def _checked(a: np.ndarray, dtype: Any) -> np.ndarray:
 # --- running it -------------------------------------------------------------------------------
 
 
-def scan(buf: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
-    """Newline positions in ``buf[:n]``, and the (sorted) indexes of the lines that may need
-    cleaning: a byte >= 0x80 (maybe not UTF-8) or a C0 control other than tab, CR, LF."""
+def scan(buf: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Newline positions in ``buf[:n]``, the (sorted) indexes of the lines that may need
+    cleaning (a byte >= 0x80, maybe not UTF-8, or a C0 control other than tab, CR, LF), and
+    for each line (one more than the newlines) whether it holds a backslash."""
     f = code().functions
     buf = _checked(buf, np.uint8)
     count = f["count_newlines"](_address(buf), n)
     nl = np.empty(count, np.int64)
     odd = np.empty(count + 1, np.int64)
-    m = f["scan"](_address(buf), n, _address(nl), _address(odd), count)
-    return nl, odd[:m]
+    bsl = np.zeros(count + 1, np.bool_)
+    m = f["scan"](_address(buf), n, _address(nl), _address(odd), _address(bsl), count)
+    return nl, odd[:m], bsl
 
 
 def count_newlines(data: Any) -> int:
@@ -490,12 +492,6 @@ def count_newlines(data: Any) -> int:
     if not len(buf):
         return 0
     return int(code().functions["count_newlines"](_address(buf), len(buf)))
-
-
-def has_byte(buf: np.ndarray, n: int, b: int) -> bool:
-    """Whether ``buf[:n]`` holds byte ``b``."""
-    buf = _checked(buf, np.uint8)
-    return bool(code().functions["has_byte"](_address(buf), n, b))
 
 
 @dataclass
@@ -520,12 +516,13 @@ class Walked:
 
 def run(
     prog: Program, buf: np.ndarray, a64: np.ndarray, ls: np.ndarray, le: np.ndarray, *,
-    escapes: bool,
+    line_escapes: np.ndarray,
     threads: int = 1,
 ) -> Walked:  # fmt: skip
     """Walk every line [ls, le) of ``buf``; ``threads`` > 1 splits the lines between threads.
 
     ``a64`` views ``buf`` as words and must cover every line plus one word (``parse._Mem``).
+    ``line_escapes`` (one per line) says which lines hold a backslash.
     """
     walk = code().functions["walk"]
     n = len(ls)
@@ -550,7 +547,7 @@ def run(
         "ls": _checked(ls, np.int64), "le": _checked(le, np.int64),
         "ops": prog.ops, "lits": prog.lits, "fields": prog.fields, "stops": prog.stops,
         "cols": prog.cols, "clf": _CLF, "iso": _ISO, "iso_z": _ISO_Z, "months": _MONTHS,
-        "tchar": _TCHAR, "masks": _MASKS, **vars(w),
+        "tchar": _TCHAR, "masks": _MASKS, "linebs": _checked(line_escapes, np.bool_), **vars(w),
     }  # fmt: skip
 
     def part(i0: int, i1: int) -> None:
@@ -559,8 +556,7 @@ def run(
         table = [arrays[name] for name in WALK_ARRAYS]
         addresses = np.array([_address(a) for a in table], np.int64)
         dims = np.array([(*a.shape, 0, 0, 0)[:3] for a in table], np.int64)
-        walk(_address(addresses), _address(dims), i0, i1, int(escapes), prog.time_field,
-             prog.time_kind)  # fmt: skip
+        walk(_address(addresses), _address(dims), i0, i1, prog.time_field, prog.time_kind)
 
     if threads > 1 and n >= 2 * threads:
         from concurrent.futures import ThreadPoolExecutor

@@ -109,8 +109,9 @@ def _hex_char(m: re.Match[str]) -> str:
     return f"\\x{ord(m.group()):02X}"
 
 
-def _scan(data: bytes | memoryview) -> tuple[np.ndarray, np.ndarray]:
-    """Newline positions, and the (sorted) indexes of the lines that may need cleaning.
+def _scan(data: bytes | memoryview) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Newline positions, the (sorted) indexes of the lines that may need cleaning, and which
+    lines hold a backslash.
 
     Those lines hold a byte >= 0x80 (maybe not UTF-8) or a C0 control other than tab, CR, LF.
     """
@@ -123,9 +124,11 @@ def _clean(data: bytes | memoryview) -> bytes:
     return _CTRL.sub(_hex_char, text).encode("utf-8")
 
 
-def _prepare(data: bytes | memoryview) -> tuple[_Mem, np.ndarray, np.ndarray, np.ndarray]:
-    """The cleaned chunk (see ``_clean``): (buffer, start and end of each line in it, newline
-    positions in ``data``).
+def _prepare(
+    data: bytes | memoryview,
+) -> tuple[_Mem, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """The cleaned chunk (see ``_clean``): (buffer, start and end of each line in it, whether
+    each line holds a backslash, newline positions in ``data``).
 
     Only the lines holding a suspicious byte are cleaned, one by one: a newline is never part
     of an invalid UTF-8 sequence nor a control that changes, so cleaning line by line gives
@@ -133,11 +136,12 @@ def _prepare(data: bytes | memoryview) -> tuple[_Mem, np.ndarray, np.ndarray, np
     and walked there, so the chunk stays where the reader put it. Many such lines: the whole
     chunk is cleaned.
     """
-    nl, lines = _scan(data)
+    nl, lines, bsl = _scan(data)
     n = len(nl) + (0 if data[-1:] == b"\n" else 1)
     if len(lines) > max(_CLEAN_LINES, len(nl) // _CLEAN_SHARE):
         clean = _clean(data)
-        return (_Mem([clean], len(clean)), *_spans(_scan(clean)[0], len(clean), n), nl)
+        cnl, _, cbsl = _scan(clean)
+        return (_Mem([clean], len(clean)), *_spans(cnl, len(clean), n), cbsl[:n], nl)
     moved: list[tuple[int, int, int]] = []  # (line, start, end) of the cleaned copies
     extra: list[bytes] = []
     at = len(data)
@@ -150,10 +154,11 @@ def _prepare(data: bytes | memoryview) -> tuple[_Mem, np.ndarray, np.ndarray, np
             moved.append((i, at, at + len(fixed)))
             extra.append(fixed)
             at += len(fixed)
+            bsl[i] |= b"\\" in fixed  # ``\\xHH`` text
     ls, le = _spans(nl, len(data), n)
     for i, s, e in moved:
         ls[i], le[i] = s, e
-    return _Mem.of(data, extra), ls, le, nl
+    return _Mem.of(data, extra), ls, le, bsl[:n], nl
 
 
 def _spans(nl: np.ndarray, size: int, n: int) -> tuple[np.ndarray, np.ndarray]:
@@ -215,7 +220,6 @@ class _Mem:
         self.u8 = arr
         self.a64 = arr.view(np.uint64)
         self.pa = pa.py_buffer(arr)
-        self.escapes = _walk.has_byte(arr, size, 92)  # any backslash: values may need unescaping
 
     def words(self, idx: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """The 16 bytes at each index as two words (three aligned reads instead of four)."""
@@ -423,10 +427,10 @@ def _walked(
 ) -> tuple[_Mem, np.ndarray, np.ndarray, np.ndarray, _Out]:
     """Prepare a non-empty chunk and walk its lines: (buffer, newlines of ``data``, line starts,
     line ends without a final CR, the walk's results)."""
-    mem, ls, le, raw_nl = _prepare(data)
+    mem, ls, le, bsl, raw_nl = _prepare(data)
     le = le - ((le > ls) & (mem.byte(le - 1) == 13))
     prog = _program(fmt)
-    out = _Out(_walk.run(prog, mem.u8, mem.a64, ls, le, escapes=mem.escapes, threads=threads), prog)
+    out = _Out(_walk.run(prog, mem.u8, mem.a64, ls, le, line_escapes=bsl, threads=threads), prog)
     return mem, raw_nl, ls, le, out
 
 

@@ -12,6 +12,7 @@ import sys
 import tempfile
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from logmetrics import _walk
@@ -180,3 +181,18 @@ def test_newline_count_is_exact_at_every_length_and_position(near: bytes) -> Non
             data[at] = 10
             for blob in (bytes(data), bytes(data[1:]), memoryview(bytes(data))[3:]):
                 assert _walk.count_newlines(blob) == bytes(blob).count(b"\n")
+
+
+def test_scan_flags_exactly_the_lines_holding_a_backslash() -> None:
+    """The scan's per-line backslash flags match the lines' bytes: a backslash at any byte of a
+    word, next to a newline, a control or a byte >= 0x80, and in an unterminated last line."""
+    for size in range(1, 26):
+        for at in range(size):
+            for other in (b"\n", b"\x01", b"\xc3", b"a"):
+                data = bytearray(b"xy\n" * size)[:size]
+                data[at] = 92
+                data[(at + 1) % size] = other[0]
+                nl, _, flags = _walk.scan(np.frombuffer(bytes(data), np.uint8), len(data))
+                lines = bytes(data).split(b"\n")
+                assert len(flags) == len(nl) + 1 == len(lines)
+                assert flags.tolist() == [b"\\" in line for line in lines], (data, flags)
