@@ -215,10 +215,14 @@ def _find(buf, a64, stops, k, pos, lim):  # pragma: no cover - jit
 
 
 @_kernel
-def _quoted_end(buf, a64, pos, le, eol):  # pragma: no cover - jit
+def _quoted_end(buf, a64, pos, le, eol, bs):  # pragma: no cover - jit
     """Where a quoted field starting at ``pos`` ends (its first unescaped ``"``); at the end of
-    the line if ``eol`` allows an unclosed last field; -1 when the line cannot match."""
+    the line if ``eol`` allows an unclosed last field; -1 when the line cannot match. ``bs``:
+    the line holds a backslash (else the first ``"`` ends the field: one test a word)."""
     p = pos
+    if not bs:
+        p = _find1(a64, 34, p, le)
+        return p if p < le else (le if eol else -1)
     while True:
         p = _find_quote(a64, p, le)
         if p >= le:
@@ -231,11 +235,11 @@ def _quoted_end(buf, a64, pos, le, eol):  # pragma: no cover - jit
 
 
 @_kernel(inline="always")
-def _field_end(buf, a64, pos, le, fields, f, stops):  # pragma: no cover - jit
+def _field_end(buf, a64, pos, le, fields, f, stops, bs):  # pragma: no cover - jit
     """Where field ``f`` starting at ``pos`` ends; -1 when the line cannot match."""
     quoted, eol, skip, s_off, s_n = fields[f, 0], fields[f, 1], fields[f, 2], fields[f, 3], fields[f, 4]
     if quoted:
-        return _quoted_end(buf, a64, pos, le, eol)
+        return _quoted_end(buf, a64, pos, le, eol, bs)
     if s_n == 0:
         return le
     best = _BIG
@@ -443,6 +447,7 @@ def walk(
     for i in range(i0, i1):  # starts and ends come filled with -1 (absent)
         s0 = ls[i]
         e0 = le[i]
+        bs = linebs[i]
         pos = s0
         good = True
         j = 0
@@ -470,13 +475,13 @@ def walk(
             elif code in (_FIELD_QUOTED, _FIELD_STOP, _FIELD):
                 f = ops[j, 1]
                 if code == _FIELD_QUOTED:
-                    end = _quoted_end(buf, a64, pos, e0, ops[j, 2])
+                    end = _quoted_end(buf, a64, pos, e0, ops[j, 2], bs)
                 elif code == _FIELD_STOP:
                     end = _find1(a64, ops[j, 3], pos, e0)
                     if end >= e0:
                         end = e0 if ops[j, 2] else -1
                 else:
-                    end = _field_end(buf, a64, pos, e0, fields, f, stops)
+                    end = _field_end(buf, a64, pos, e0, fields, f, stops, bs)
                 if end < 0:
                     good = False
                     break
@@ -546,7 +551,6 @@ def walk(
                         ivalid[cols[c, 2], i] = True
             else:
                 np_ = _request(buf, a64, s, e, kind == _C_REQUEST, tchar, pend, np_, cols[c, 2:])
-        bs = linebs[i]
         for k in range(np_):  # the line's text values as Arrow string views
             t, s, e = pend[k, 0], pend[k, 1], pend[k, 2]
             valid[t, i] = True
