@@ -812,10 +812,14 @@ class _Run:
             log_format=self.spec,
             timezone=self.tz,
             ingested_at=self.ingested_at,
-            data=(chunk.data if self.send_data else bytes(chunk.data))  # pickled: bytes
-            if (self.send_data or job.probe.gzip)
-            else None,
-            crc=None if (self.send_data or job.probe.gzip) else chunk.crc,
+            # the chunk holds its bytes, or (cut without them) their CRC for the task to check
+            # what it reads back; a task sent to another process gets bytes (it is pickled)
+            data=(
+                None if chunk.crc is not None
+                else chunk.data if self.send_data
+                else bytes(chunk.data)
+            ),  # fmt: skip
+            crc=chunk.crc,
             staging=self.staging,
             window=window,
             outside=window is None or chunk.start >= job.old_offset,
