@@ -67,7 +67,8 @@ EMPTY = "empty line"
 NO_MATCH = "does not match format"
 BAD_TS = "bad timestamp"
 BAD_STATUS = "bad status"
-#: a line's reason code in the parse (0: a hit)
+#: a line's reason code in the parse (an index into _REASONS; 0: a hit)
+_R_NO_MATCH, _R_BAD_TS, _R_BAD_STATUS, _R_EMPTY = 1, 2, 3, 4
 _REASONS = np.array(["", NO_MATCH, BAD_TS, BAD_STATUS, EMPTY])
 
 _CLEAN_LINES, _CLEAN_SHARE = 64, 16  # more dirty lines than this (or 1 in 16): clean it all
@@ -216,7 +217,6 @@ class _Mem:
         """Take a ChunkBuffer holding ``size`` bytes of content as the buffer."""
         arr = owner[: size + len(_padding(size))].view(np.ndarray)  # whole words
         arr[size:] = 0
-        self.L = size
         self.u8 = arr
         self.a64 = arr.view(np.uint64)
         self.pa = pa.py_buffer(arr)
@@ -413,9 +413,9 @@ def parse_chunk(
     cand = np.flatnonzero(out.ok)
     _late_fields(fmt, mem, out, cand, tz)
     reason = np.zeros(n, np.int8)  # an index into _REASONS; 0: a hit
-    reason[~out.ok] = 1
-    reason[out.ok & ~out.ts_ok] = 2
-    reason[out.ok & out.ts_ok & ~out.status_ok] = 3
+    reason[~out.ok] = _R_NO_MATCH
+    reason[out.ok & ~out.ts_ok] = _R_BAD_TS
+    reason[out.ok & out.ts_ok & ~out.status_ok] = _R_BAD_STATUS
     hit = np.flatnonzero(out.ok & out.ts_ok & out.status_ok)
     hits = _hits(fmt, mem, out, hit, offsets, first_line_no, source, tz)
     rejects = _rejects(mem, ls, le, reason, offsets, first_line_no, source, file, when)
@@ -609,7 +609,7 @@ def _rejects(
     raw = mem.strings(s, e).str.replace_all("\r", "\\x0D", literal=True)
     codes = reason[idx]
     blank = raw.str.strip_chars(" \t").str.len_bytes().to_numpy() == 0
-    codes[blank & (codes == 1)] = 4
+    codes[blank & (codes == _R_NO_MATCH)] = _R_EMPTY
     r = len(idx)
     return pl.DataFrame(
         {
