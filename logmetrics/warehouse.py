@@ -756,8 +756,6 @@ def committed_parts(
 def _by_date(frame: pl.DataFrame) -> list[tuple[dt.date, pl.DataFrame]]:
     """Split on ``date`` (most chunks of a time-ordered log hold one or two dates)."""
     dates = frame.get_column("date")
-    if dates.n_unique() == 1:
-        return [(dates[0], frame.drop("date"))]
     if not dates.null_count() and dates.is_sorted():  # runs of dates: slices, no copying
         runs = dates.rle().struct.unnest()
         out, at = [], 0
