@@ -1153,9 +1153,15 @@ def scan_rejects(
     return _scan_committed(warehouse, REJECTS, REJECTS_SCHEMA, None, start=start, end=end)
 
 
-def _rows(path: Path) -> int:
-    """Rows of a Parquet file, from its footer."""
-    return int(pl.scan_parquet(path).select(pl.len()).collect().item())
+def _rows(paths: list[Path]) -> int:
+    """Rows of Parquet files, from their footers: one scan (one per file cost ~1.5 ms each)."""
+    if not paths:
+        return 0
+    lf = pl.scan_parquet(
+        paths, hive_partitioning=False, glob=False, missing_columns="insert",
+        extra_columns="ignore",
+    )  # fmt: skip
+    return int(lf.select(pl.len()).collect().item())
 
 
 def ingest_stats(
@@ -1183,13 +1189,13 @@ def ingest_stats(
         root = Path(warehouse)  # type: ignore[arg-type]
         _require(root)
         man = load_manifest(root)
+        by_source: dict[str, list[Path]] = {}
         for d, key, path in committed_parts(root, HITS, start=start, end=end, manifest=man):
-            n = _rows(path)
-            hits_by_source[key[0]] = hits_by_source.get(key[0], 0) + n
+            by_source.setdefault(key[0], []).append(path)
             dates.add(d.isoformat())
-        rejected = sum(
-            _rows(p)
-            for _, _, p in committed_parts(root, REJECTS, start=start, end=end, manifest=man)
+        hits_by_source = {sid: _rows(paths) for sid, paths in by_source.items()}
+        rejected = _rows(
+            [p for _, _, p in committed_parts(root, REJECTS, start=start, end=end, manifest=man)]
         )
     sources = [
         {"source": sid, "path": man.sources[sid].path, "hits": n}

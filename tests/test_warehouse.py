@@ -39,14 +39,16 @@ def _no_rejects() -> pl.DataFrame:
     return pl.DataFrame(schema={**wh.REJECTS_SCHEMA, "date": pl.Date()})
 
 
-def _commit(root: Path, source: str, start: int, end: int, hits: pl.DataFrame) -> None:
+def _commit(
+    root: Path, source: str, start: int, end: int, hits: pl.DataFrame,
+    rejects: pl.DataFrame | None = None,
+) -> None:
     """Write a chunk's parts and record its range in the manifest, as ingest does."""
-    wh.write_chunk_parts(
-        root, source=source, start=start, end=end, hits=hits, rejects=_no_rejects()
-    )
+    rejects = _no_rejects() if rejects is None else rejects
+    wh.write_chunk_parts(root, source=source, start=start, end=end, hits=hits, rejects=rejects)
     man = wh.load_manifest(root)
     st = man.sources.setdefault(source, wh.SourceState(id=source, fingerprint="f", fp_len=1024))
-    st.ranges.append([start, end, hits.height, 0])
+    st.ranges.append([start, end, hits.height, rejects.height])
     st.offset = end
     st.path = f"/logs/{source}.log"
     wh.save_manifest(root, man)
@@ -173,6 +175,25 @@ def test_ingest_stats_counts_from_metadata(tmp_path: Path) -> None:
     assert stats["lines_rejected"] == 0
     assert stats["files"] == ["/logs/aa.log", "/logs/bb.log"]
     assert stats["dates"] == ["2022-03-02", "2022-03-03"]
+
+
+def test_ingest_stats_counts_each_source_over_all_its_parts(tmp_path: Path) -> None:
+    """Per-source hits add up every part in the range, parts with other header columns too,
+    and rejects count by their date."""
+    _commit(tmp_path, "aa", 0, 10, _hits("aa", [(D1, 0), (D2, 5), (D2, 7)]))
+    _commit(tmp_path, "aa", 10, 20, _hits("aa", [(D2, 12), (D3, 15)], req_x_user=["u1", "u2"]))
+    _commit(tmp_path, "bb", 0, 10, _hits("bb", [(D3, 0)]))
+    rejects = pl.DataFrame(
+        {"source": ["bb"] * 3, "file": ["b.log"] * 3, "line_no": [2, 3, 4], "offset": [4, 6, 8],
+         "raw": ["x", "y", "z"], "reason": ["no_match"] * 3, "ingested_at": [None] * 3,
+         "date": [D1, D3, D3]},
+        schema={**wh.REJECTS_SCHEMA, "date": pl.Date()},
+    )  # fmt: skip
+    _commit(tmp_path, "bb", 10, 20, _hits("bb", []), rejects)
+    stats = wh.ingest_stats(tmp_path, start=D2, end=D3)
+    # aa: offsets 5, 7 (D2) + 12 (D2) + 15 (D3); bb: offset 0 (D3); rejects on D3: 2
+    assert [(s["source"], s["hits"]) for s in stats["sources"]] == [("aa", 4), ("bb", 1)]
+    assert (stats["lines_ingested"], stats["lines_rejected"]) == (5, 2)
 
 
 def test_readers_need_a_warehouse(tmp_path: Path) -> None:
