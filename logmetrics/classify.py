@@ -9,11 +9,10 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Iterable
-from functools import lru_cache
-from typing import Any
 
 import polars as pl
 
+from .agents import IN_PROCESS, Classifier
 from .config import Config, EventRule, normalize_user
 from .localtime import local_times
 
@@ -23,30 +22,24 @@ log = logging.getLogger(__name__)
 HIT_COLUMNS = ("ts", "remote_addr", "method", "path", "status", "user_agent", "source", "offset")
 
 
-@lru_cache(maxsize=1)
-def _crawler_detect() -> Any:
-    """One detector per process: it compiles a large regex when built."""
-    from crawlerdetect import CrawlerDetect
-
-    return CrawlerDetect()
-
-
-def bot_table(user_agents: Iterable[str | None], *, config: Config) -> pl.DataFrame:
+def bot_table(
+    user_agents: Iterable[str | None], *, config: Config, agents: Classifier = IN_PROCESS
+) -> pl.DataFrame:
     """Decide each distinct user agent once: ``user_agent`` -> ``is_bot``.
 
     A missing or blank user agent is a bot (scripts rarely send one; browsers always do),
-    unless the configuration says otherwise.
+    unless the configuration says otherwise. ``agents`` answers for the others (crawlerdetect).
     """
-    detector = _crawler_detect()
     extra = [re.compile(p, re.IGNORECASE) for p in config.bot_extra_patterns]
-    uas: list[str | None] = []
+    uas = list(user_agents)
+    present = [ua for ua in uas if ua is not None and ua.strip()]
+    verdict = dict(zip(present, agents.crawlers(present), strict=True))
     flags: list[bool] = []
-    for ua in user_agents:
+    for ua in uas:
         if ua is None or not ua.strip():
             bot = config.empty_user_agent_is_bot
         else:
-            bot = bool(detector.isCrawler(ua)) or any(p.search(ua) for p in extra)
-        uas.append(ua)
+            bot = verdict[ua] or any(p.search(ua) for p in extra)
         flags.append(bot)
     return pl.DataFrame(
         {"user_agent": uas, "is_bot": flags}, schema={"user_agent": pl.Utf8, "is_bot": pl.Boolean}
@@ -86,13 +79,16 @@ def _path_match(rule: EventRule) -> pl.Expr:
     return path.str.contains(rule.path_pattern())
 
 
-def label_hits(hits: pl.DataFrame, *, config: Config) -> pl.DataFrame:
+def label_hits(
+    hits: pl.DataFrame, *, config: Config, agents: Classifier = IN_PROCESS
+) -> pl.DataFrame:
     """Add ``is_bot``, ``event``, ``is_pageview``, ``user``, ``page`` and Lima-local time columns.
 
     Input: hits-schema columns (at least ``HIT_COLUMNS`` and the configured user column).
     """
     hits = hits.with_columns(_user_expr(config, hits.columns).alias("user"))
-    bots = bot_table(hits.get_column("user_agent").unique().to_list(), config=config)
+    uas = hits.get_column("user_agent").unique().to_list()
+    bots = bot_table(uas, config=config, agents=agents)
     is_bot = pl.col("user_agent").is_in(bots.filter("is_bot").get_column("user_agent").to_list())
     null_is_bot = bool(bots.filter(pl.col("user_agent").is_null()).get_column("is_bot").any())
     hits = hits.with_columns(is_bot.fill_null(null_is_bot).alias("is_bot"))

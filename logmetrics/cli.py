@@ -169,17 +169,22 @@ def _cmd_ingest(args: argparse.Namespace) -> int:
 
 
 def _cmd_report(args: argparse.Namespace) -> int:
-    from .api import report_month
+    from .agents import Helper
 
-    config = _config(args.config)
-    paths = report_month(
-        args.month,
-        warehouse=args.warehouse,
-        allies=args.allies,
-        out_dir=args.out,
-        config=config,
-        scheduler=args.scheduler,
-    )
+    # started before polars is imported: it loads the user-agent classifiers on the other core
+    with Helper() as agents:
+        from .api import report_month
+
+        config = _config(args.config)
+        paths = report_month(
+            args.month,
+            warehouse=args.warehouse,
+            allies=args.allies,
+            out_dir=args.out,
+            config=config,
+            scheduler=args.scheduler,
+            agents=agents,
+        )
     for path in paths:
         print(path)
     return 0

@@ -13,20 +13,12 @@ from collections.abc import Iterable
 from decimal import ROUND_HALF_UP, Decimal
 
 import polars as pl
-import ua_parser
 
+from .agents import IN_PROCESS, Classifier
+from .agents import device as classify_user_agent
 from .model import DeviceRow, PageRow
 
-DESKTOP_OS = frozenset({
-    "Windows", "Mac OS X", "macOS", "Linux", "Ubuntu", "Chrome OS", "ChromeOS", "Fedora",
-    "Debian", "FreeBSD", "OpenBSD", "NetBSD", "Solaris", "Red Hat", "SUSE", "Mint", "Arch Linux",
-})  # fmt: skip
-MOBILE_OS = frozenset({
-    "iOS", "Android", "Windows Phone", "BlackBerry OS", "KaiOS", "Firefox OS", "Symbian OS",
-    "Tizen", "HarmonyOS", "Sailfish", "webOS", "Windows Mobile",
-})  # fmt: skip
-TABLET_MARKERS = ("ipad", "tablet", "kindle", "silk", "playbook", "tab")
-OTHER = "Otro"
+__all__ = ["classify_user_agent", "device_mix", "pages_table"]
 
 
 def _normal_users(users: set[str] | pl.Series | Iterable[str]) -> list[str]:
@@ -84,36 +76,13 @@ def pages_table(sessionized: pl.DataFrame, *, known_users: set[str] | pl.Series)
     return rows
 
 
-def classify_user_agent(user_agent: str | None) -> tuple[str, str, str]:
-    """(device category, browser family, OS family) of one user agent, in Spanish categories."""
-    ua = user_agent or ""
-    result = ua_parser.parse(ua)
-    browser = result.user_agent.family if result.user_agent else OTHER
-    os_family = result.os.family if result.os else OTHER
-    device_family = result.device.family if result.device else ""
-    browser = OTHER if browser in ("", "Other") else browser
-    os_name = OTHER if os_family in ("", "Other") else os_family
-    lowered = f"{device_family} {ua}".lower()
-    if device_family in ("Spider",):
-        category = OTHER
-    elif "ipad" in lowered or any(m in device_family.lower() for m in TABLET_MARKERS):
-        category = "Tableta"
-    elif os_family == "Android" and "mobile" not in ua.lower():
-        category = "Tableta"  # Android tablets drop "Mobile" from the user agent
-    elif os_family in MOBILE_OS or "mobi" in ua.lower():
-        category = "Móvil"
-    elif os_family in DESKTOP_OS:
-        category = "Escritorio"
-    else:
-        category = OTHER
-    return category, browser, os_name
-
-
-def device_mix(sessionized: pl.DataFrame, *, user_tipo: dict[str, str]) -> list[DeviceRow]:
+def device_mix(
+    sessionized: pl.DataFrame, *, user_tipo: dict[str, str], agents: Classifier = IN_PROCESS
+) -> list[DeviceRow]:
     """Allies' sessions by type, device category, browser and OS (of each session's first hit).
 
-    ``ua_parser`` runs once per distinct user agent. Sorted by type, sessions (desc), then
-    device, browser and OS.
+    ``agents`` (ua-parser) answers once per distinct user agent. Sorted by type, sessions
+    (desc), then device, browser and OS.
     """
     tipos = {u.strip().casefold(): t for u, t in user_tipo.items()}
     frame = sessionized.filter(pl.col("user").is_in(sorted(tipos)))
@@ -124,8 +93,8 @@ def device_mix(sessionized: pl.DataFrame, *, user_tipo: dict[str, str]) -> list[
         .group_by("session", maintain_order=True)
         .agg(pl.col("user").first(), pl.col("user_agent").first())
     )
-    agents = firsts.get_column("user_agent").unique().to_list()
-    parsed = {ua: classify_user_agent(ua) for ua in agents}
+    distinct = firsts.get_column("user_agent").unique().to_list()
+    parsed = dict(zip(distinct, agents.devices(distinct), strict=True))
     counts: dict[tuple[str, str, str, str], int] = {}
     for user, ua in firsts.select("user", "user_agent").iter_rows():
         key = (tipos[user], *parsed[ua])

@@ -27,6 +27,7 @@ import polars as pl
 
 from . import allies as allies_mod
 from . import insights, warehouse
+from .agents import IN_PROCESS, Classifier
 from .classify import HIT_COLUMNS, INTERACTION_COLUMNS, interactions, label_hits
 from .cluster import parse_address, warehouse_path
 from .config import Config, normalize_user
@@ -75,8 +76,10 @@ def _read_hits(wh: warehouse.Root, start: dt.date, end: dt.date, config: Config)
     return warehouse.scan_hits(wh, start=start, end=end, columns=_hit_columns(config)).collect()
 
 
-def _sessionized(hits: pl.DataFrame, config: Config) -> tuple[pl.DataFrame, pl.DataFrame]:
-    labelled = label_hits(hits, config=config)
+def _sessionized(
+    hits: pl.DataFrame, config: Config, agents: Classifier = IN_PROCESS
+) -> tuple[pl.DataFrame, pl.DataFrame]:
+    labelled = label_hits(hits, config=config, agents=agents)
     return labelled, sessionize(interactions(labelled), config=config)
 
 
@@ -117,7 +120,8 @@ def _no_last() -> pl.DataFrame:
 
 
 def _last_connections(
-    wh: warehouse.Root, end: dt.date, config: Config, users: set[str]
+    wh: warehouse.Root, end: dt.date, config: Config, users: set[str],
+    agents: Classifier = IN_PROCESS,
 ) -> pl.DataFrame:
     """Latest interaction hit per known user over the whole store up to ``end`` (Lima date)."""
     cols = _hit_columns(config)
@@ -126,7 +130,7 @@ def _last_connections(
     hits = lazy.filter(pl.col(user_col).is_not_null()).collect()
     if hits.is_empty():
         return _no_last()
-    return _last_of(interactions(label_hits(hits, config=config)), users)
+    return _last_of(interactions(label_hits(hits, config=config, agents=agents)), users)
 
 
 def _report_time(wh: warehouse.Root, config: Config) -> dt.datetime:
@@ -265,24 +269,27 @@ def _no_data(wh: warehouse.Root, month: str) -> NoDataError:
 
 
 def _month_local(
-    wh: warehouse.Root, month: str, start: dt.date, end: dt.date, config: Config, known: set[str]
+    wh: warehouse.Root, month: str, start: dt.date, end: dt.date, config: Config, known: set[str],
+    agents: Classifier,
 ) -> _Month:
     hits = _read_hits(wh, start, end, config)
     if hits.is_empty():
         raise _no_data(wh, month)
-    labelled, sess = _sessionized(hits, config)
+    labelled, sess = _sessionized(hits, config, agents)
     del hits
     summary = _summarize(labelled, known)
     del labelled
     # the month's own interaction hits are already sessionized: read only older history
     before = start - dt.timedelta(days=1)
-    last = _merge_last([_last_of(sess, known), _last_connections(wh, before, config, known)])
+    last = _merge_last(
+        [_last_of(sess, known), _last_connections(wh, before, config, known, agents)]
+    )
     p_start, p_end = month_bounds(previous_month(month))
     prev_hits = _read_hits(wh, p_start, p_end, config)
     local = local_times(prev_hits.get_column("ts"), config.timezone).dt.date()
     prev_sess = None
     if _covers_month(local.min(), local.max(), p_start, p_end):  # type: ignore[arg-type]
-        prev_sess = _sessionized(prev_hits, config)[1]
+        prev_sess = _sessionized(prev_hits, config, agents)[1]
     return _Month(sess, summary, last, prev_sess)
 
 
@@ -435,6 +442,7 @@ def build_report(
     config: Config | None = None,
     scheduler: str | None = None,
     executor: cf.Executor | None = None,
+    agents: Classifier = IN_PROCESS,
 ) -> MonthReport:
     """Build the typed report for ``month`` (``YYYY-MM``) from the store and the allies table.
 
@@ -442,6 +450,7 @@ def build_report(
     With ``scheduler`` (a Dask scheduler address) or ``executor`` (any concurrent.futures
     Executor), each Lima day is read, interpreted and sessionized by its own task
     (``report_day``), and the client merges the results: the report is the same as a local one.
+    ``agents`` classifies user agents for a local run (``agents.Helper`` for a one-shot process).
     """
     config = config or Config()
     start, end = month_bounds(month)
@@ -467,7 +476,7 @@ def build_report(
     elif not wh.is_dir():
         raise InputError(f"{wh}: no such warehouse directory (run 'logmetrics ingest' first)")
     if scheduler is None and executor is None:
-        data = _month_local(wh, month, start, end, config, known)
+        data = _month_local(wh, month, start, end, config, known, agents)
     else:
         ex = executor
         if ex is None:
@@ -519,7 +528,7 @@ def build_report(
         unknown_users=unknown_users,
         daily=daily,
         pages=insights.pages_table(known_sess, known_users=known),
-        devices=insights.device_mix(known_sess, user_tipo=user_tipo),
+        devices=insights.device_mix(known_sess, user_tipo=user_tipo, agents=agents),
         previous_totals=prev_totals,
         logins_by_region=logins_by_region,
     )

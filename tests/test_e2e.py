@@ -10,10 +10,14 @@ from __future__ import annotations
 import csv
 import subprocess
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
 
+from logmetrics import agents
+from logmetrics.api import report_month
+from logmetrics.cli import main
 from logmetrics.config import DEFAULT_MATRICES, Config
 from tests.fixture_month import ALLIES, FILES, LOGS, MONTH
 
@@ -274,3 +278,33 @@ def test_demo_writes_the_four_files(tmp_path: Path) -> None:
         assert (out / name).stat().st_size > 0, name
     gob = {(r["Ubigeo"], r["Entidad"]): r for r in _read(out / GOB)}
     assert gob[("080000", "Gobierno Regional de Cusco")][VISTAS] == "32"  # S1 (README)
+
+
+def test_report_command_asks_its_helper_process(
+    run: dict, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`logmetrics report` takes its bot and device verdicts from the helper process it starts,
+    and writes the files a report classified in this process writes."""
+    asked: list[str] = []
+
+    class Recording(agents.Helper):
+        def crawlers(self, user_agents: Sequence[str]) -> list[bool]:
+            got = super().crawlers(user_agents)
+            asked.append(f"crawlers alive={self.alive}")
+            return got
+
+        def devices(self, user_agents: Sequence[str | None]) -> list[agents.Device]:
+            got = super().devices(user_agents)
+            asked.append(f"devices alive={self.alive}")
+            return got
+
+    monkeypatch.setattr(agents, "Helper", Recording)
+    out, here = tmp_path / "O", tmp_path / "P"
+    wh = str(run["warehouse"])
+    code = main(["report", "--month", MONTH, "--warehouse", wh, "--allies", str(ALLIES),
+                 "--out", str(out)])  # fmt: skip
+    assert code == 0
+    assert "crawlers alive=True" in asked and asked[-1] == "devices alive=True"
+    report_month(MONTH, warehouse=wh, allies=ALLIES, out_dir=here)
+    for name in FILES:
+        assert (out / name).read_bytes() == (here / name).read_bytes(), name

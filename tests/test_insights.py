@@ -6,8 +6,8 @@ import datetime as dt
 
 import polars as pl
 import pytest
+import ua_parser
 
-from logmetrics import insights
 from logmetrics.insights import classify_user_agent, device_mix, pages_table
 from logmetrics.model import DeviceRow, PageRow
 
@@ -147,13 +147,13 @@ def test_device_mix_counts_sessions_by_first_hit_user_agent():
 def test_device_mix_parses_each_user_agent_once(monkeypatch):
     """ua-parser runs once per distinct user agent of the sessions' first hits."""
     calls: list[str] = []
-    real = insights.ua_parser.parse
+    real = ua_parser.parse
 
     def counting(ua: str):
         calls.append(ua)
         return real(ua)
 
-    monkeypatch.setattr(insights.ua_parser, "parse", counting)
+    monkeypatch.setattr(ua_parser, "parse", counting)
     device_mix(sessionized(), user_tipo={"ana": "GL", "beto": "OA"})
     assert sorted(calls) == sorted([WIN_CHROME, ANDROID_PHONE, IPAD, LINUX_FIREFOX])
 
