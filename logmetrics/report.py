@@ -270,7 +270,7 @@ def _no_data(wh: warehouse.Root, month: str) -> NoDataError:
 
 def _month_local(
     wh: warehouse.Root, month: str, start: dt.date, end: dt.date, config: Config, known: set[str],
-    agents: Classifier,
+    agents: Classifier = IN_PROCESS,
 ) -> _Month:
     hits = _read_hits(wh, start, end, config)
     if hits.is_empty():
