@@ -21,14 +21,17 @@ import logging
 import selectors
 import subprocess
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from functools import lru_cache
 from typing import IO, Any, Protocol
 
 log = logging.getLogger(__name__)
 
-#: Seconds a helper may take for one answer (its start-up included) before it is dropped.
+#: Seconds a helper may take for one answer (its start-up included) before it is dropped, plus
+#: ``HELPER_SECONDS_PER_AGENT`` per user agent asked (~100x what one takes), so that a month of
+#: a million distinct agents is slow, not abandoned and then classified all over again.
 HELPER_TIMEOUT = 60.0
+HELPER_SECONDS_PER_AGENT = 0.005
 
 
 def helper_command() -> list[str]:
@@ -136,31 +139,30 @@ class Helper:
         return self._proc is not None
 
     def crawlers(self, user_agents: Sequence[str]) -> list[bool]:
-        got = self._ask("crawlers", list(user_agents))
-        if got is not None and all(isinstance(v, bool) for v in got):
-            return list(got)
-        return IN_PROCESS.crawlers(user_agents)
+        got = self._ask("crawlers", list(user_agents), lambda v: isinstance(v, bool))
+        return IN_PROCESS.crawlers(user_agents) if got is None else got
 
     def devices(self, user_agents: Sequence[str | None]) -> list[Device]:
-        got = self._ask("devices", list(user_agents))
-        if got is not None and all(
-            isinstance(v, list) and len(v) == 3 and all(isinstance(s, str) for s in v) for v in got
-        ):
-            return [(c, b, o) for c, b, o in got]
-        return IN_PROCESS.devices(user_agents)
+        got = self._ask("devices", list(user_agents), _is_device)
+        return IN_PROCESS.devices(user_agents) if got is None else [tuple(v) for v in got]
 
-    def _ask(self, op: str, user_agents: list[Any]) -> list[Any] | None:
-        """The helper's answer (as many items as asked), or None once it has failed."""
+    def _ask(
+        self, op: str, user_agents: list[Any], valid: Callable[[Any], bool]
+    ) -> list[Any] | None:
+        """The helper's answer (one valid item per user agent), or None once it has failed."""
         if self._proc is None or self._pool is None:
             return None
         if not user_agents:
             return []
         line = json.dumps([op, user_agents]).encode("ascii") + b"\n"
         try:
-            answer = self._pool.submit(_exchange, self._proc, line).result(HELPER_TIMEOUT)
+            limit = HELPER_TIMEOUT + HELPER_SECONDS_PER_AGENT * len(user_agents)
+            answer = self._pool.submit(_exchange, self._proc, line).result(limit)
             got = json.loads(answer)
             if not isinstance(got, list) or len(got) != len(user_agents):
                 raise ValueError(f"{len(answer)}-byte answer does not match the question")
+            if not all(map(valid, got)):
+                raise ValueError(f"an answer to {op!r} is not one")
             return got
         except (OSError, ValueError, cf.TimeoutError) as exc:
             log.debug("user-agent helper failed (%s); classifying in this process", exc or "timeout")
@@ -190,6 +192,10 @@ class Helper:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def _is_device(v: Any) -> bool:
+    return isinstance(v, list) and len(v) == 3 and all(isinstance(s, str) for s in v)
 
 
 def _exchange(proc: subprocess.Popen[bytes], line: bytes) -> bytes:

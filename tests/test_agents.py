@@ -21,6 +21,7 @@ IPHONE = (
     "(KHTML, like Gecko) Version/15.3 Mobile/15E148 Safari/604.1"
 )
 GOOGLEBOT = "Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)"
+WRONG_TYPE = "import json, sys; q = json.loads(sys.stdin.readline()); print([1] * len(q[1]))"
 AGENTS = [CHROME, IPHONE, GOOGLEBOT, "curl/7.81.0", "python-requests/2.31", "Mozilla/5.0 ñandú"]
 
 
@@ -52,11 +53,12 @@ def test_helper_answers_as_this_process_does() -> None:
     [
         [sys.executable, "-c", "print('nonsense')"],  # answers garbage
         [sys.executable, "-c", "import sys; sys.stdin.readline(); print('[true]')"],  # too few
+        [sys.executable, "-c", WRONG_TYPE],  # as many answers as asked, not verdicts
         [sys.executable, "-c", "import sys; sys.exit(3)"],  # dies
         [sys.executable, "-c", "import time; time.sleep(60)"],  # stalls
         ["/nonexistent/python"],  # cannot start
     ],
-    ids=["garbage", "short", "dies", "stalls", "missing"],
+    ids=["garbage", "short", "wrong-type", "dies", "stalls", "missing"],
 )
 def test_a_failing_helper_falls_back_to_this_process(monkeypatch, command) -> None:
     """A helper that cannot start, dies, stalls or answers nonsense is dropped (and reaped);
