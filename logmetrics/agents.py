@@ -116,7 +116,7 @@ IN_PROCESS = InProcess()
 class Helper:
     """The same answers from a child process started now; see the module docstring.
 
-    Use as a context manager (or call ``close``): the child is told to stop and reaped.
+    Use as a context manager (or call ``close``): the child is then stopped and reaped.
     """
 
     def __init__(self) -> None:
