@@ -133,6 +133,7 @@ class Helper:
             log.debug("user-agent helper did not start (%s); classifying in this process", exc)
             return
         self._pool = cf.ThreadPoolExecutor(1, thread_name_prefix="logmetrics-agents")
+        log.debug("user-agent helper started (pid %d)", self._proc.pid)
 
     @property
     def alive(self) -> bool:
