@@ -74,6 +74,10 @@ def test_scan_prunes_dates_and_fills_missing_columns(tmp_path: Path) -> None:
     frame = cols.collect()
     assert frame.columns == ["uri", "cookie_sid", "date"]
     assert frame.height == 4 and frame.get_column("cookie_sid").null_count() == 4
+    known = wh.scan_hits(tmp_path, start=D1, end=D3, columns=["source", "uri", "date"]).collect()
+    assert sorted(known.iter_rows()) == [
+        ("aa", "/aa/0", D1), ("aa", "/aa/5", D2), ("bb", "/bb/0", D2), ("bb", "/bb/4", D3)
+    ]  # fmt: skip
     empty = wh.scan_hits(tmp_path, start=dt.date(2030, 1, 1), end=dt.date(2030, 1, 2)).collect()
     assert empty.height == 0 and "ts" in empty.columns
     with pytest.raises(WarehouseError, match="unknown warehouse column 'nope'"):
