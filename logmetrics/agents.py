@@ -23,6 +23,7 @@ import subprocess
 import sys
 from collections.abc import Callable, Sequence
 from functools import lru_cache
+from pathlib import Path
 from typing import IO, Any, Protocol
 
 log = logging.getLogger(__name__)
@@ -35,8 +36,13 @@ HELPER_SECONDS_PER_AGENT = 0.005
 
 
 def helper_command() -> list[str]:
-    """The helper's command line: this module run by this Python."""
-    return [sys.executable, "-m", "logmetrics.agents"]
+    """The helper's command line: this module run by this Python.
+
+    ``-P`` keeps the working directory off the child's ``sys.path`` (a checkout of another
+    version there would be imported instead), and the child refuses to serve if the module it
+    runs is not this file: a mismatched helper is one that fails, and the report goes on.
+    """
+    return [sys.executable, "-P", "-m", "logmetrics.agents", str(Path(__file__).resolve())]
 
 DESKTOP_OS = frozenset({
     "Windows", "Mac OS X", "macOS", "Linux", "Ubuntu", "Chrome OS", "ChromeOS", "Fedora",
@@ -239,6 +245,15 @@ def serve(stdin: IO[bytes], stdout: IO[bytes]) -> None:
         stdout.flush()
 
 
-if __name__ == "__main__":
+def main(argv: Sequence[str]) -> int:
+    """The helper process: serve, if this is the module the parent runs (see helper_command)."""
+    if len(argv) != 1 or Path(argv[0]).resolve() != Path(__file__).resolve():
+        print(f"logmetrics.agents: not the parent's module ({__file__})", file=sys.stderr)
+        return 2
     with contextlib.suppress(BrokenPipeError, KeyboardInterrupt):
         serve(sys.stdin.buffer, sys.stdout.buffer)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -6,6 +6,7 @@ import io
 import json
 import os
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -57,8 +58,9 @@ def test_helper_answers_as_this_process_does() -> None:
         [sys.executable, "-c", "import sys; sys.exit(3)"],  # dies
         [sys.executable, "-c", "import time; time.sleep(60)"],  # stalls
         ["/nonexistent/python"],  # cannot start
+        [sys.executable, "-P", "-m", "logmetrics.agents", "/elsewhere/agents.py"],  # not ours
     ],
-    ids=["garbage", "short", "wrong-type", "dies", "stalls", "missing"],
+    ids=["garbage", "short", "wrong-type", "dies", "stalls", "missing", "other-module"],
 )
 def test_a_failing_helper_falls_back_to_this_process(monkeypatch, command) -> None:
     """A helper that cannot start, dies, stalls or answers nonsense is dropped (and reaped);
@@ -82,3 +84,22 @@ def test_serve_answers_each_question_line() -> None:
         agents.serve(stdin, out)
     answers = [json.loads(line) for line in out.getvalue().splitlines()]
     assert answers == [[False, True], [["Móvil", "Mobile Safari", "iOS"], ["Otro", "Otro", "Otro"]]]
+
+
+def test_helper_ignores_a_logmetrics_in_the_working_directory(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A report run from a directory holding another logmetrics (a checkout of another version)
+    still gets its helper answers from its own module."""
+    fake = tmp_path / "logmetrics"
+    fake.mkdir()
+    (fake / "__init__.py").write_text("", encoding="utf-8")
+    (fake / "agents.py").write_text(
+        "import sys\nfor line in sys.stdin:\n    print('[' + ', '.join(['true'] * 99) + ']',"
+        " flush=True)\n",
+        encoding="utf-8",
+    )
+    monkeypatch.chdir(tmp_path)
+    with Helper() as helper:
+        assert helper.crawlers([CHROME, IPHONE]) == [False, False]
+        assert helper.alive
