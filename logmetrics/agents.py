@@ -127,7 +127,7 @@ class Helper:
 
     def __init__(self) -> None:
         self._proc: subprocess.Popen[bytes] | None = None
-        self._pool: cf.ThreadPoolExecutor | None = None
+        self._pool = cf.ThreadPoolExecutor(1, thread_name_prefix="logmetrics-agents")
         try:
             self._proc = subprocess.Popen(
                 helper_command(),
@@ -138,7 +138,6 @@ class Helper:
         except (OSError, ValueError) as exc:
             log.debug("user-agent helper did not start (%s); classifying in this process", exc)
             return
-        self._pool = cf.ThreadPoolExecutor(1, thread_name_prefix="logmetrics-agents")
         log.debug("user-agent helper started (pid %d)", self._proc.pid)
 
     @property
@@ -157,7 +156,7 @@ class Helper:
         self, op: str, user_agents: list[Any], valid: Callable[[Any], bool]
     ) -> list[Any] | None:
         """The helper's answer (one valid item per user agent), or None once it has failed."""
-        if self._proc is None or self._pool is None:
+        if self._proc is None:
             return None
         if not user_agents:
             return []
@@ -173,15 +172,12 @@ class Helper:
             return got
         except (OSError, ValueError, cf.TimeoutError) as exc:
             log.debug("user-agent helper failed (%s); classifying in this process", exc or "timeout")
-            self._stop()
+            self.close()
             return None
 
     def close(self) -> None:
         """Stop the child and reap it (it holds nothing worth a graceful stop, and it may still
         be loading a classifier nobody will ask)."""
-        self._stop()
-
-    def _stop(self) -> None:
         proc, self._proc = self._proc, None
         if proc is not None:
             proc.kill()
@@ -190,9 +186,7 @@ class Helper:
                     if stream is not None:
                         stream.close()
             proc.wait()
-        if self._pool is not None:
-            self._pool.shutdown(wait=True)
-            self._pool = None
+        self._pool.shutdown(wait=True)
 
     def __enter__(self) -> Helper:
         return self
@@ -235,10 +229,10 @@ def serve(stdin: IO[bytes], stdout: IO[bytes]) -> None:
             return
         op, user_agents = json.loads(line)
         if op == "crawlers":
-            answer: list[Any] = [is_crawler(ua) for ua in user_agents]
+            answer: list[Any] = IN_PROCESS.crawlers(user_agents)
         elif op == "devices":
             ua_loaded = True
-            answer = [list(device(ua)) for ua in user_agents]
+            answer = IN_PROCESS.devices(user_agents)
         else:
             raise ValueError(f"unknown question {op!r}")
         stdout.write(json.dumps(answer).encode("ascii") + b"\n")
