@@ -34,13 +34,11 @@ def bot_table(
     uas = list(user_agents)
     present = [ua for ua in uas if ua is not None and ua.strip()]
     verdict = dict(zip(present, agents.crawlers(present), strict=True))
-    flags: list[bool] = []
-    for ua in uas:
-        if ua is None or not ua.strip():
-            bot = config.empty_user_agent_is_bot
-        else:
-            bot = verdict[ua] or any(p.search(ua) for p in extra)
-        flags.append(bot)
+    flags = [
+        (verdict[ua] or any(p.search(ua) for p in extra))
+        if ua in verdict else config.empty_user_agent_is_bot
+        for ua in uas
+    ]  # fmt: skip
     return pl.DataFrame(
         {"user_agent": uas, "is_bot": flags}, schema={"user_agent": pl.Utf8, "is_bot": pl.Boolean}
     )
@@ -87,8 +85,7 @@ def label_hits(
     Input: hits-schema columns (at least ``HIT_COLUMNS`` and the configured user column).
     """
     hits = hits.with_columns(_user_expr(config, hits.columns).alias("user"))
-    uas = hits.get_column("user_agent").unique().to_list()
-    bots = bot_table(uas, config=config, agents=agents)
+    bots = bot_table(hits.get_column("user_agent").unique().to_list(), config=config, agents=agents)
     is_bot = pl.col("user_agent").is_in(bots.filter("is_bot").get_column("user_agent").to_list())
     null_is_bot = bool(bots.filter(pl.col("user_agent").is_null()).get_column("is_bot").any())
     hits = hits.with_columns(is_bot.fill_null(null_is_bot).alias("is_bot"))
