@@ -993,12 +993,6 @@ def _object_schema(url: str) -> dict[str, pl.DataType]:
     return dict(pl.scan_parquet(url, hive_partitioning=False, glob=False).collect_schema())
 
 
-def _object_rows(url: str) -> int:
-    """Rows of one part, from its metadata (polars answers a bare count from the footer)."""
-    lf = pl.scan_parquet(url, hive_partitioning=False, glob=False)
-    return int(lf.select(pl.len()).collect().item())
-
-
 def _scan(
     files: list[Path] | list[str],
     base: dict[str, pl.DataType],
@@ -1153,7 +1147,12 @@ def scan_rejects(
     return _scan_committed(warehouse, REJECTS, REJECTS_SCHEMA, None, start=start, end=end)
 
 
-def _rows(paths: list[Path]) -> int:
+def _object_rows(url: str) -> int:
+    """Rows of one part in an object store (``_footers`` asks for many in parallel)."""
+    return _rows([url])
+
+
+def _rows(paths: list[Path] | list[str]) -> int:
     """Rows of Parquet files, from their footers: one scan (one per file cost ~1.5 ms each)."""
     if not paths:
         return 0
