@@ -16,11 +16,16 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
+from typing import TYPE_CHECKING, Any
 
-import polars as pl
-
+from ._lazy import LazyModule
 from .config import column_suffix
 from .errors import FormatError
+
+if TYPE_CHECKING:
+    import polars as pl
+else:
+    pl = LazyModule("polars", globals(), "pl")
 
 # --- presets, in the server's own syntax ------------------------------------------------------
 
@@ -52,30 +57,71 @@ PRESETS: dict[str, str] = {
 
 # --- the hits schema ----------------------------------------------------------------------------
 
-#: Columns every hits frame has before the per-format header/cookie columns.
-HITS_HEAD: dict[str, pl.DataType] = {
-    "ts": pl.Datetime("us", "UTC"),
-    "remote_addr": pl.String(),
-    "remote_user": pl.String(),
-    "method": pl.String(),
-    "uri": pl.String(),
-    "path": pl.String(),
-    "query": pl.String(),
-    "protocol": pl.String(),
-    "status": pl.Int16(),
-    "bytes": pl.Int64(),
-    "referer": pl.String(),
-    "user_agent": pl.String(),
-    "host": pl.String(),
-    "request_time": pl.Float64(),
+#: Columns every hits frame has before the per-format header/cookie columns, by type name
+#: (``polars_type`` and ``parse.ARROW_TYPES`` give the types themselves).
+HEAD_TYPES: dict[str, str] = {
+    "ts": "timestamp",
+    "remote_addr": "string",
+    "remote_user": "string",
+    "method": "string",
+    "uri": "string",
+    "path": "string",
+    "query": "string",
+    "protocol": "string",
+    "status": "int16",
+    "bytes": "int64",
+    "referer": "string",
+    "user_agent": "string",
+    "host": "string",
+    "request_time": "float64",
 }
 #: Columns every hits frame has after the per-format header/cookie columns.
-HITS_TAIL: dict[str, pl.DataType] = {
-    "source": pl.String(),
-    "offset": pl.Int64(),
-    "line_no": pl.Int64(),
-    "date": pl.Date(),
+TAIL_TYPES: dict[str, str] = {
+    "source": "string",
+    "offset": "int64",
+    "line_no": "int64",
+    "date": "date",
 }
+
+#: The rejects columns (docs/design.md).
+REJECTS_TYPES: dict[str, str] = {
+    "source": "string",
+    "file": "string",
+    "line_no": "int64",
+    "offset": "int64",
+    "raw": "string",
+    "reason": "string",
+    "ingested_at": "timestamp",
+}
+
+
+def polars_type(name: str) -> pl.DataType:
+    """The polars type of a type name of ``HEAD_TYPES`` / ``TAIL_TYPES`` (imports polars)."""
+    types: dict[str, pl.DataType] = {
+        "timestamp": pl.Datetime("us", "UTC"),
+        "string": pl.String(),
+        "int16": pl.Int16(),
+        "int64": pl.Int64(),
+        "float64": pl.Float64(),
+        "date": pl.Date(),
+    }
+    return types[name]
+
+
+if TYPE_CHECKING:
+    #: The same columns as polars types (built on first use: an ingest never imports polars).
+    HITS_HEAD: dict[str, pl.DataType]
+    HITS_TAIL: dict[str, pl.DataType]
+
+
+def __getattr__(name: str) -> Any:
+    if name in ("HITS_HEAD", "HITS_TAIL"):
+        types = HEAD_TYPES if name == "HITS_HEAD" else TAIL_TYPES
+        value = {c: polars_type(t) for c, t in types.items()}
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 # --- compiled form --------------------------------------------------------------------------
 
@@ -175,8 +221,13 @@ class LogFormat:
     @property
     def columns(self) -> dict[str, pl.DataType]:
         """The hits schema of frames parsed with this format, in column order."""
+        return {c: polars_type(t) for c, t in self.column_types.items()}
+
+    @property
+    def column_types(self) -> dict[str, str]:
+        """``columns`` as type names (no polars needed)."""
         extra = sorted(c for c in self.sources if c.startswith(("req_", "resp_", "cookie_")))
-        return {**HITS_HEAD, **{c: pl.String() for c in extra}, **HITS_TAIL}
+        return {**HEAD_TYPES, **dict.fromkeys(extra, "string"), **TAIL_TYPES}
 
     def field(self, group: str) -> Field:
         """The field behind a regex group name."""
