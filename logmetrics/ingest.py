@@ -37,7 +37,7 @@ Decisions an operator can rely on:
   refusal in a rebuild commits nothing at all.
 - **Parallelism.** ``jobs > 1`` parses chunks of one file and of several files at once in
   ``jobs`` threads of this process: the parse's inner loop is compiled code that releases the
-  GIL, and so do polars and the Parquet writer, so threads use the cores without the start-up
+  GIL, and so does pyarrow's Parquet writer, so threads use the cores without the start-up
   (imports, compiled-code loading) and the copying of worker processes. Chunks are
   ``POOL_CHUNK_BYTES`` so every thread has work until the end of a file, and at most
   ``2 * jobs`` chunks are in flight. Files of one source are
@@ -56,16 +56,18 @@ import functools
 import hashlib
 import logging
 import os
+import re
 import sys
 import time
 import zlib
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 from zoneinfo import ZoneInfo
 
-import polars as pl
+import numpy as np
+import pyarrow as pa
 
 from . import formats, parse, sources
 from . import warehouse as wh
@@ -74,6 +76,7 @@ from .config import Config
 from .errors import ConfigError, IngestRefused, InputError, LogmetricsError
 from .sources import FINGERPRINT_BYTES, ByteStream, Chunk, TruncatedGzip
 
+T = TypeVar("T")
 log = logging.getLogger(__name__)
 
 #: The "mostly fails" rule: refuse when more than this share of the first lines is rejected ...
@@ -137,53 +140,52 @@ def _compiled(spec: str) -> Any:
     return formats.compile_format(spec)
 
 
-_TS_CLF = r"\[(\d{1,2}/[A-Za-z]{3}/\d{4}:\d{2}:\d{2}:\d{2} [+-]\d{4})\]"
-_TS_ISO = r"(\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:[+-]\d{2}:\d{2}|Z))"
+_TS_CLF = re.compile(r"\[(\d{1,2}/[A-Za-z]{3}/\d{4}:\d{2}:\d{2}:\d{2} [+-]\d{4})\]")
+_TS_ISO = re.compile(r"(\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:[+-]\d{2}:\d{2}|Z))")
+_EPOCH = dt.date(1970, 1, 1)
 
 
 def date_rejects(
-    rejects: pl.DataFrame, hits: pl.DataFrame, *, tz: str, ingested_at: dt.datetime
-) -> pl.DataFrame:
-    """Add the Lima ``date`` of each rejected line: its own timestamp, else its neighbours'.
+    rejects: pa.Table, hits: pa.Table, *, tz: str, ingested_at: dt.datetime
+) -> pa.Table:
+    """Add the Lima ``date`` of each rejected line: its own timestamp, else its neighbours'
+    (the hit just before it by offset, else the one just after), else the run's date.
 
     Dating by content keeps a re-run identical and lets a rebuild swap a date's rejects.
     """
-    if rejects.is_empty():
-        return rejects.with_columns(pl.lit(None, dtype=pl.Date).alias("date"))
-    date = rejects.select(_own_date(tz)).to_series()
-    if date.null_count() and not hits.is_empty():
-        # else the hits just before and after the line (by offset): a binary search, no join
-        ho, hd = hits.get_column("offset"), hits.get_column("date")
-        if not ho.is_sorted():
-            order = ho.arg_sort()
-            ho, hd = ho.gather(order), hd.gather(order)
-        at = ho.search_sorted(rejects.get_column("offset"), side="left").cast(pl.Int64)
-        n = len(ho)
-        before = hd.gather((at - 1).clip(0, n - 1)).set(at == 0, None)
-        after = hd.gather(at.clip(0, n - 1)).set(at == n, None)
-        date = date.fill_null(before).fill_null(after)
-    if date.null_count():
-        date = date.fill_null(ingested_at.astimezone(ZoneInfo(tz)).date())
-    return rejects.with_columns(date.alias("date"))
+    zone = ZoneInfo(tz)
+    dates = [_own_date(raw, zone) for raw in rejects.column("raw").to_pylist()]
+    undated = [i for i, d in enumerate(dates) if d is None]
+    if undated and hits.num_rows:
+        # the hits just before and after the line (by offset): a binary search, no join
+        ho = wh.column_values(hits.column("offset"), np.int64)
+        hd = wh.column_values(hits.column("date"), np.int32)
+        if not (np.diff(ho) >= 0).all():
+            order = np.argsort(ho, kind="stable")
+            ho, hd = ho[order], hd[order]
+        at = np.searchsorted(ho, wh.column_values(rejects.column("offset"), np.int64))
+        for i in undated:
+            k = int(at[i])
+            dates[i] = _EPOCH + dt.timedelta(days=int(hd[k - 1] if k > 0 else hd[k]))
+    run_date = ingested_at.astimezone(zone).date()
+    days = np.array([((d or run_date) - _EPOCH).days for d in dates], np.int32)
+    column = pa.Array.from_buffers(pa.date32(), len(days), [None, pa.py_buffer(days)])
+    return rejects.append_column("date", column)
 
 
-@functools.lru_cache(maxsize=8)
-def _own_date(tz: str) -> pl.Expr:
-    """A rejected line's own date in ``tz``: its CLF or ISO 8601 time, if one is in it."""
-    clf = (
-        pl.col("raw")
-        .str.extract(_TS_CLF, 1)
-        .str.to_datetime("%d/%b/%Y:%H:%M:%S %z", strict=False, time_unit="us")
-    )
-    iso = (
-        pl.col("raw")
-        .str.extract(_TS_ISO, 1)
-        .str.replace("Z$", "+00:00")
-        .str.to_datetime("%Y-%m-%dT%H:%M:%S%:z", strict=False, time_unit="us")
-    )
-    return pl.coalesce(
-        clf.dt.convert_time_zone(tz).dt.date(), iso.dt.convert_time_zone(tz).dt.date()
-    ).alias("date")
+def _own_date(raw: str, zone: ZoneInfo) -> dt.date | None:
+    """A rejected line's own date in ``zone``: its CLF or ISO 8601 time, if one is in it."""
+    m = _TS_CLF.search(raw)
+    if m:
+        with contextlib.suppress(ValueError):
+            when = dt.datetime.strptime(m.group(1), "%d/%b/%Y:%H:%M:%S %z")
+            return when.astimezone(zone).date()
+    m = _TS_ISO.search(raw)
+    if m:
+        with contextlib.suppress(ValueError):
+            when = dt.datetime.fromisoformat(m.group(1).replace("Z", "+00:00"))
+            return when.astimezone(zone).date()
+    return None
 
 
 def _task_bytes(task: ChunkTask) -> bytes | memoryview:
@@ -204,8 +206,13 @@ def _task_bytes(task: ChunkTask) -> bytes | memoryview:
 
 def run_chunk(task: ChunkTask) -> ChunkResult:
     """Parse one chunk and write its parts (idempotent: same task, same files)."""
+    return _noted(task, _run_chunk, task)
+
+
+def _noted(task: ChunkTask, fn: Callable[..., T], *args: Any) -> T:
+    """``fn(*args)``; an unexpected error says which chunk it came from."""
     try:
-        return _run_chunk(task)
+        return fn(*args)
     except Exception as exc:
         if not isinstance(exc, LogmetricsError):
             exc.add_note(f"while ingesting {task.file}, bytes {task.start}-{task.end}")
@@ -213,9 +220,13 @@ def run_chunk(task: ChunkTask) -> ChunkResult:
 
 
 def _run_chunk(task: ChunkTask) -> ChunkResult:
-    data = _task_bytes(task)
-    parsed = parse.parse_chunk(
-        data,
+    return _write_chunk(task, _parse_chunk(task))
+
+
+def _parse_chunk(task: ChunkTask) -> parse.ParsedTables:
+    """The first half of a chunk task: its hits and its rejects, dated."""
+    parsed = parse.parse_table(
+        _task_bytes(task),
         _compiled(task.log_format),
         source=task.source,
         file=task.file,
@@ -224,12 +235,15 @@ def _run_chunk(task: ChunkTask) -> ChunkResult:
         tz=task.timezone,
         ingested_at=task.ingested_at,
     )
+    rejects = date_rejects(
+        parsed.rejects, parsed.hits, tz=task.timezone, ingested_at=task.ingested_at
+    )
+    return parse.ParsedTables(parsed.hits, rejects, parsed.lines)
+
+
+def _write_chunk(task: ChunkTask, parsed: parse.ParsedTables) -> ChunkResult:
+    """The second half: write the parts and say what was written."""
     hits, rejects = parsed.hits, parsed.rejects
-    del data, parsed
-    if hits.height and hits.get_column("date").null_count():
-        log.warning("%s: %d hit(s) without a date dropped", task.file, hits["date"].null_count())
-        hits = hits.filter(pl.col("date").is_not_null())
-    rejects = date_rejects(rejects, hits, tz=task.timezone, ingested_at=task.ingested_at)
     n_hits, n_rejects, dates = wh.write_chunk_parts(
         task.warehouse,
         source=task.source,
@@ -241,12 +255,16 @@ def _run_chunk(task: ChunkTask) -> ChunkResult:
         window=task.window,
         outside=task.outside,
     )
+    first = rejects.slice(0, 3)
     sample = tuple(
-        (int(r["line_no"]), str(r["reason"]), str(r["raw"])[:200])
-        for r in rejects.head(3).iter_rows(named=True)
-    )
+        (int(n), str(reason), str(raw)[:200])
+        for n, reason, raw in zip(
+            first.column("line_no").to_pylist(), first.column("reason").to_pylist(),
+            first.column("raw").to_pylist(), strict=True,
+        )
+    )  # fmt: skip
     return ChunkResult(
-        task.source, task.start, task.end, hits.height, rejects.height,
+        task.source, task.start, task.end, hits.num_rows, rejects.num_rows,
         n_hits, n_rejects, tuple(dates), sample,
     )  # fmt: skip
 
@@ -355,7 +373,7 @@ def _start_pool(jobs: int, spec: str | None = None) -> cf.ThreadPoolExecutor:
 
 
 def _warm(fmt: formats.LogFormat) -> None:
-    parse.parse_chunk(b"-\n", fmt, source="", file="", first_line_no=1, base_offset=0)
+    parse.parse_table(b"-\n", fmt, source="", file="", first_line_no=1, base_offset=0)
 
 
 # --- the run ----------------------------------------------------------------------------------

@@ -5,9 +5,12 @@ every line, about 2-3 µs a line on the project's machine. The compiled format i
 literals and delimited fields (see ``formats``), so one forward pass over each line finds the
 same match: ``_walk`` does it in compiled code (numba), 8 bytes at a time, and also checks the
 numbers, reads CLF / ISO 8601 times, splits the request line and writes each value as an
-Arrow string view into the chunk's buffer, so values become polars strings without copying.
-This module prepares the buffer (newlines, the ``\\xHH`` reading of odd bytes), converts the
-rarer shapes with polars (strftime and epoch times, escapes) and assembles the frames. The
+Arrow string view into the chunk's buffer, so values reach the Parquet writer (and polars, for
+``parse_chunk``) without copying. This module prepares the buffer (newlines, the ``\\xHH``
+reading of odd bytes), unescapes the values that need it, converts the rarer shapes with polars
+(strftime and epoch times, seconds, a ``uri`` made of path and query: only those formats import
+it) and assembles Arrow tables (``parse_table``, what the ingest writes) or polars frames over
+the same buffers (``parse_chunk``). The
 tests check that the walk captures what ``fmt.regex`` captures.
 
 Decisions (also stated in the tests):
@@ -38,28 +41,46 @@ import codecs
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
-from typing import Any, cast
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
-import polars as pl
 import pyarrow as pa
 
 from . import _walk
-from .formats import Field, LogFormat, compile_format
-from .localtime import local_times
+from ._lazy import LazyModule
+from .formats import REJECTS_TYPES, Field, LogFormat, compile_format, polars_type
+from .localtime import local_days
 from .sources import TAIL_BYTES, ChunkBuffer, padded_chunk
 
-#: Rejects schema of docs/design.md.
-REJECTS_SCHEMA: dict[str, pl.DataType] = {
-    "source": pl.String(),
-    "file": pl.String(),
-    "line_no": pl.Int64(),
-    "offset": pl.Int64(),
-    "raw": pl.String(),
-    "reason": pl.String(),
-    "ingested_at": pl.Datetime("us", "UTC"),
+if TYPE_CHECKING:
+    import polars as pl
+else:
+    pl = LazyModule("polars", globals(), "pl")
+
+#: The Arrow type of each type name: text as string views, whose values stay in the chunk's
+#: buffer until the Parquet writer encodes them.
+ARROW_TYPES: dict[str, pa.DataType] = {
+    "timestamp": pa.timestamp("us", "UTC"),
+    "string": pa.string_view(),
+    "int16": pa.int16(),
+    "int64": pa.int64(),
+    "float64": pa.float64(),
+    "date": pa.date32(),
 }
+
+if TYPE_CHECKING:
+    #: The same as polars types (built on first use: an ingest never imports polars).
+    REJECTS_SCHEMA: dict[str, pl.DataType]
+
+
+def __getattr__(name: str) -> Any:
+    if name == "REJECTS_SCHEMA":
+        value = {c: polars_type(t) for c, t in REJECTS_TYPES.items()}
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 #: Longest raw text kept for a rejected line, in bytes.
 MAX_RAW = 8192
 
@@ -86,6 +107,15 @@ class ParsedChunk:
 
     hits: pl.DataFrame
     rejects: pl.DataFrame
+    lines: int
+
+
+@dataclass(frozen=True)
+class ParsedTables:
+    """``ParsedChunk`` as Arrow tables (schemas: ``LogFormat.column_types``, ``REJECTS_TYPES``)."""
+
+    hits: pa.Table
+    rejects: pa.Table
     lines: int
 
 
@@ -268,11 +298,6 @@ class _Mem:
         return self.series(self.views(s, e, valid), valid)
 
 
-def _repeat(value: Any, n: int, dtype: Any = pl.String) -> pl.Series:
-    """``value`` ``n`` times (without ``pl.repeat``'s expression engine: ~10x less overhead)."""
-    return pl.Series([value]).cast(dtype).new_from_index(0, n)
-
-
 def _series(values: np.ndarray, name: str = "", dtype: Any = None) -> pl.Series:
     """A polars Series of a 1-D numpy array, handed over as Arrow (zero copy for numbers).
 
@@ -323,17 +348,6 @@ def unescape(raw: bytes) -> str:
     return text
 
 
-# --- timestamps -----------------------------------------------------------------------------
-
-
-def _local_dates(us: np.ndarray, tz: str) -> np.ndarray:
-    """Days since the epoch of each UTC instant's local date in ``tz``."""
-    if len(us) == 0:
-        return np.zeros(0, np.int64)
-    local = local_times(_series(us).cast(pl.Datetime("us", "UTC")), tz)
-    return np.floor_divide(local.cast(pl.Int64).to_numpy(), _DAY)
-
-
 _PROGRAMS: dict[tuple[str, str], _walk.Program] = {}
 
 
@@ -382,8 +396,30 @@ def parse_chunk(
     """Parse complete lines of ``data``; every line ends up in exactly one of hits or rejects.
 
     ``offset`` of a line is ``base_offset`` + its byte offset in ``data``; ``line_no`` counts from
-    ``first_line_no``; ``date`` is the hit's local date in ``tz``.
+    ``first_line_no``; ``date`` is the hit's local date in ``tz``. (``parse_table`` as polars
+    frames; the values are shared, not copied.)
     """
+    t = parse_table(data, fmt, source=source, file=file, first_line_no=first_line_no,
+                    base_offset=base_offset, tz=tz, ingested_at=ingested_at,
+                    threads=threads)  # fmt: skip
+    return ParsedChunk(_frame(t.hits), _frame(t.rejects), t.lines)
+
+
+def parse_table(
+    data: bytes | memoryview,
+    fmt: LogFormat | str,
+    *,
+    source: str,
+    file: str,
+    first_line_no: int,
+    base_offset: int,
+    tz: str = "America/Lima",
+    ingested_at: datetime | None = None,
+    threads: int = 1,
+) -> ParsedTables:
+    """``parse_chunk`` as Arrow tables: what the ingest writes, without importing polars for
+    the usual formats (only strftime or epoch times, ``$request_time``-like seconds and a
+    ``uri`` made of path and query are converted with polars)."""
     if isinstance(fmt, str):
         fmt = compile_format(fmt)
     if not isinstance(data, memoryview):  # a reader's chunk stays a view of its buffer
@@ -393,19 +429,19 @@ def parse_chunk(
         data = bytes(data)
         cut = data.rfind(b"\n", 0, len(data) // 2) + 1 or data.find(b"\n", len(data) // 2) + 1
         if 0 < cut < len(data):
-            a = parse_chunk(data[:cut], fmt, source=source, file=file,
+            a = parse_table(data[:cut], fmt, source=source, file=file,
                             first_line_no=first_line_no, base_offset=base_offset, tz=tz,
                             ingested_at=when)  # fmt: skip
-            b = parse_chunk(data[cut:], fmt, source=source, file=file,
+            b = parse_table(data[cut:], fmt, source=source, file=file,
                             first_line_no=first_line_no + a.lines, base_offset=base_offset + cut,
                             tz=tz, ingested_at=when)  # fmt: skip
-            return ParsedChunk(
-                pl.concat([a.hits, b.hits], how="vertical"),
-                pl.concat([a.rejects, b.rejects], how="vertical"),
+            return ParsedTables(
+                pa.concat_tables([a.hits, b.hits]),
+                pa.concat_tables([a.rejects, b.rejects]),
                 a.lines + b.lines,
             )
     if not data:
-        return ParsedChunk(pl.DataFrame(schema=fmt.columns), pl.DataFrame(schema=REJECTS_SCHEMA), 0)
+        return ParsedTables(_empty(fmt.column_types), _empty(REJECTS_TYPES), 0)
     mem, raw_nl, ls, le, out = _walked(data, fmt, threads)
     n = out.n
     offsets = np.concatenate([np.zeros(1, np.int64), raw_nl + 1])[:n] + base_offset
@@ -419,7 +455,7 @@ def parse_chunk(
     hit = np.flatnonzero(out.ok & out.ts_ok & out.status_ok)
     hits = _hits(fmt, mem, out, hit, offsets, first_line_no, source, tz)
     rejects = _rejects(mem, ls, le, reason, offsets, first_line_no, source, file, when)
-    return ParsedChunk(hits, rejects, n)
+    return ParsedTables(hits, rejects, n)
 
 
 def _walked(
@@ -525,65 +561,54 @@ def _hits(
     first_line_no: int,
     source: str,
     tz: str,
-) -> pl.DataFrame:
-    """Assemble the hits frame (docs/design.md schema) for the line indexes in ``hit``."""
-    # Columns are built for every line, then the hits are kept with one polars filter
-    # (cheaper than gathering each numpy column).
-    n = out.n
-    every = len(hit) == n
-    hits_mask = np.zeros(n, bool)
-    hits_mask[hit] = True
-    cols: dict[str, pl.Series] = {}
+) -> pa.Table:
+    """Assemble the hits table (docs/design.md schema) of the line indexes in ``hit``."""
+    h = len(hit)
+    cols: dict[str, pa.Array] = {}
     for name, (views, valid, esc) in out.text.items():
-        s = mem.series(views, valid).alias(name)
-        fix = np.flatnonzero(esc)
-        if len(fix):
-            raw = s.gather(_series(fix)).to_list()
-            memo = {t: unescape(t.encode("utf-8")) for t in set(raw) if t is not None}
-            fixed = [memo[t] if t is not None else None for t in raw]
-            s = s.scatter(_series(fix), fixed)
-        cols[name] = s
+        v = np.ascontiguousarray(views[hit])
+        buffers: list[Any] = [_bits(valid[hit]), None, mem.pa]
+        fix = np.flatnonzero(esc[hit])
+        if len(fix):  # values with escapes: their unescaped text goes in a second buffer
+            buffers.append(pa.py_buffer(_unescape_views(v, fix, mem)))
+        buffers[1] = pa.py_buffer(v)
+        cols[name] = pa.Array.from_buffers(pa.string_view(), h, buffers)
     for name, (vals, valid) in out.ints.items():
-        s = _series(vals, name, pl.Int64)
-        cols[name] = s if valid.all() else s.set(_series(~valid), None)
+        cols[name] = _numbers(vals[hit], pa.int64(), valid[hit])
     for f in fmt.fields:
         if f.kind == "seconds" and fmt.sources.get(f.column or "") == f.group:
-            s_, e_ = out.span(f.group)
+            s_, e_ = (a[hit] for a in out.span(f.group))
             present = s_ >= 0
             present &= ~(((e_ - s_) == 1) & (mem.byte(s_) == 45))
-            c = mem.strings(s_, e_, present).cast(pl.Float64, strict=False)
-            cols["request_time"] = (c * f.scale).alias("request_time")
+            c = mem.strings(s_, e_, present).cast(pl.Float64, strict=False) * f.scale
+            cols["request_time"] = _numbers(
+                c.fill_null(0.0).to_numpy(), pa.float64(), c.is_not_null().to_numpy()
+            )
     if "status" in fmt.sources:
-        null = out.status_null
-        st = _series(out.status, "status", pl.Int16)
-        cols["status"] = st if not null.any() else st.set(_series(null), None)
-    if "uri" not in cols and "path" in cols:
-        q = cols.get("query")
-        uri = cols["path"]
-        if q is not None:
+        cols["status"] = _numbers(
+            out.status[hit].astype(np.int16), pa.int16(), ~out.status_null[hit]
+        )
+    if "uri" not in cols and "path" in cols:  # $uri and $args: path?query
+        uri = _series_of(cols["path"])
+        if "query" in cols:
+            q = _series_of(cols["query"])
             uri = pl.select(
                 pl.when(pl.lit(q).is_null())
                 .then(pl.lit(uri))
                 .otherwise(pl.concat_str([pl.lit(uri), pl.lit("?"), pl.lit(q)]))
             ).to_series()
-        cols["uri"] = uri.alias("uri")
-
-    ts_us = out.ts if every else np.where(hits_mask, out.ts, out.ts[hit[0]] if len(hit) else 0)
-    cols["ts"] = _series(ts_us, "ts").cast(pl.Datetime("us", "UTC"))
-    cols["date"] = _series(_local_dates(ts_us, tz).astype(np.int32), "date").cast(pl.Date)
-    cols["source"] = _repeat(source, n)
-    cols["offset"] = _series(offsets, "offset", pl.Int64)
-    cols["line_no"] = _series(np.arange(n, dtype=np.int64) + first_line_no, "line_no", pl.Int64)
-
-    series = []
-    for name, dtype in fmt.columns.items():
-        if name in cols:
-            c = cols[name]
-            series.append((c if c.dtype == dtype else c.cast(dtype)).alias(name))
-        else:
-            series.append(_repeat(None, n, dtype).alias(name))
-    frame = pl.DataFrame(series)
-    return frame if every else frame.filter(_series(hits_mask))
+        cols["uri"] = uri.to_arrow(compat_level=pl.CompatLevel.newest())
+    ts = np.ascontiguousarray(out.ts[hit])
+    cols["ts"] = _numbers(ts, ARROW_TYPES["timestamp"])
+    cols["date"] = _numbers(local_days(ts, tz), pa.date32())
+    cols["source"] = _repeat_text(source, h)
+    cols["offset"] = _numbers(offsets[hit], pa.int64())
+    cols["line_no"] = _numbers(hit.astype(np.int64) + first_line_no, pa.int64())
+    types = fmt.column_types
+    return pa.Table.from_arrays(
+        [cols[c] if c in cols else pa.nulls(h, ARROW_TYPES[t]) for c, t in types.items()],
+        names=list(types),
+    )
 
 
 def _rejects(
@@ -596,33 +621,122 @@ def _rejects(
     source: str,
     file: str,
     when: datetime,
-) -> pl.DataFrame:
+) -> pa.Table:
     """One row per rejected line (``reason`` > 0) with its lossy text (capped) and reason."""
     idx = np.flatnonzero(reason)
-    if len(idx) == 0:
-        return pl.DataFrame(schema=REJECTS_SCHEMA)
+    r = len(idx)
     s, e = ls[idx], le[idx]
     cut = e - s > MAX_RAW
     e = np.where(cut, s + MAX_RAW, e)
     for _ in range(3):  # never split a UTF-8 sequence
         e = e - (cut & ((mem.byte(e) & 0xC0) == 0x80))
-    raw = mem.strings(s, e).str.replace_all("\r", "\\x0D", literal=True)
+    raw = [
+        mem.u8[a:b].tobytes().decode("utf-8", "replace").replace("\r", "\\x0D")
+        for a, b in zip(s.tolist(), e.tolist(), strict=True)
+    ]
     codes = reason[idx]
-    blank = raw.str.strip_chars(" \t").str.len_bytes().to_numpy() == 0
+    blank = np.array([not t.strip(" \t") for t in raw], bool)
     codes[blank & (codes == _R_NO_MATCH)] = _R_EMPTY
-    r = len(idx)
-    return pl.DataFrame(
-        {
-            "source": _repeat(source, r),
-            "file": _repeat(file, r),
-            "line_no": _series(idx.astype(np.int64) + first_line_no, dtype=pl.Int64),
-            "offset": _series(offsets[idx], dtype=pl.Int64),
-            "raw": raw,
-            "reason": pl.Series(_REASONS[codes].tolist(), dtype=pl.String),
-            "ingested_at": _repeat(when, r, pl.Datetime("us", "UTC")),
-        },
-        schema=REJECTS_SCHEMA,
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    at = (when - _EPOCH) // timedelta(microseconds=1)
+    cols = {
+        "source": _repeat_text(source, r),
+        "file": _repeat_text(file, r),
+        "line_no": _numbers(idx.astype(np.int64) + first_line_no, pa.int64()),
+        "offset": _numbers(offsets[idx], pa.int64()),
+        "raw": _texts(raw),
+        "reason": _texts(_REASONS[codes].tolist()),
+        "ingested_at": _numbers(np.full(r, at, np.int64), ARROW_TYPES["timestamp"]),
+    }
+    return pa.Table.from_arrays(list(cols.values()), names=list(cols))
+
+
+# --- Arrow arrays from numpy, and polars frames from Arrow ------------------------------------
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def _bits(valid: np.ndarray) -> pa.Buffer | None:
+    """An Arrow validity bitmap (None: all valid)."""
+    if valid.all():
+        return None
+    return pa.py_buffer(np.packbits(valid, bitorder="little"))
+
+
+def _numbers(values: np.ndarray, kind: pa.DataType, valid: np.ndarray | None = None) -> pa.Array:
+    """A fixed-width Arrow array over a numpy array's memory (no copy when contiguous)."""
+    values = np.ascontiguousarray(values)
+    bits = None if valid is None else _bits(valid)
+    return pa.Array.from_buffers(kind, len(values), [bits, pa.py_buffer(values)])
+
+
+def _texts(values: Sequence[str | None]) -> pa.Array:
+    """A string-view array of Python strings (the few of a chunk: rejected lines, reasons)."""
+    blobs = [b"" if v is None else v.encode("utf-8") for v in values]
+    ends = np.cumsum([len(b) for b in blobs], dtype=np.int64)
+    starts = ends - np.array([len(b) for b in blobs], np.int64)
+    mem = _Mem([b"".join(blobs)], int(ends[-1]) if len(ends) else 0)
+    valid = np.array([v is not None for v in values], bool)
+    return pa.Array.from_buffers(
+        pa.string_view(), len(values),
+        [_bits(valid), pa.py_buffer(mem.views(starts, ends, valid)), mem.pa],
+    )  # fmt: skip
+
+
+def _repeat_text(value: str, n: int) -> pa.Array:
+    """``value`` ``n`` times: one copy of its bytes, ``n`` equal views."""
+    one = _texts([value])
+    views = np.tile(np.frombuffer(one.buffers()[1], np.uint64, 2), n).reshape(n, 2)
+    return pa.Array.from_buffers(pa.string_view(), n, [None, pa.py_buffer(views), one.buffers()[2]])
+
+
+def _unescape_views(views: np.ndarray, rows: np.ndarray, mem: _Mem) -> bytes:
+    """Make the string views at ``rows`` hold their values' unescaped text (``unescape``).
+
+    Short results are inlined; longer ones point into the returned bytes, the array's second
+    data buffer. Equal values are unescaped once.
+    """
+    memo: dict[bytes, bytes] = {}
+    extra = bytearray()
+    for r in rows.tolist():
+        ln = int(views[r, 0]) & 0xFFFFFFFF
+        if ln <= 12:
+            text = views[r].tobytes()[4 : 4 + ln]
+        else:
+            at = int(views[r, 1]) >> 32
+            text = mem.u8[at : at + ln].tobytes()
+        new = memo.get(text)
+        if new is None:
+            new = memo[text] = unescape(text).encode("utf-8")
+        head = int.from_bytes(new[:4].ljust(4, b"\0"), "little")
+        views[r, 0] = len(new) | (head << 32)
+        if len(new) <= 12:
+            views[r, 1] = int.from_bytes(new[4:12].ljust(8, b"\0"), "little")
+        else:
+            views[r, 1] = 1 | (len(extra) << 32)  # buffer 1, at this offset
+            extra += new
+    return bytes(extra)
+
+
+def _empty(types: dict[str, str]) -> pa.Table:
+    return pa.Table.from_arrays(
+        [pa.nulls(0, ARROW_TYPES[t]) for t in types.values()], names=list(types)
     )
+
+
+def _series_of(arr: pa.Array) -> pl.Series:
+    return pl.Series(_CArray(arr))
+
+
+def _frame(table: pa.Table) -> pl.DataFrame:
+    """A polars frame sharing an Arrow table's buffers."""
+    cols = []
+    for name in table.column_names:
+        chunks = [_series_of(c) for c in table.column(name).chunks]
+        s = chunks[0] if len(chunks) == 1 else pl.concat(chunks, rechunk=False)
+        cols.append(s.alias(name))
+    return pl.DataFrame(cols)
 
 
 __all__ = [

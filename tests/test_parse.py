@@ -5,10 +5,18 @@ from __future__ import annotations
 from datetime import UTC, date, datetime
 
 import polars as pl
+import pyarrow as pa
 import pytest
 
 from logmetrics.formats import COMBINED, HITS_HEAD, HITS_TAIL, compile_format
-from logmetrics.parse import MAX_RAW, REJECTS_SCHEMA, match_groups, parse_chunk, unescape
+from logmetrics.parse import (
+    MAX_RAW,
+    REJECTS_SCHEMA,
+    match_groups,
+    parse_chunk,
+    parse_table,
+    unescape,
+)  # fmt: skip
 from tests.corpus import parse_cases as CASES
 
 WHEN = datetime(2022, 4, 1, 6, 0, tzinfo=UTC)
@@ -231,3 +239,30 @@ def test_huge_chunk_is_parsed_in_parts_with_the_same_result(monkeypatch):
     # "junk" follows u0..u9 (one byte shorter than "ana") and u10..u19 (same length)
     size = len(CASES.BASE)
     assert parts.rejects.select("line_no", "offset").rows() == [(27, 100 + 20 * size + 10)]
+
+
+def test_parse_table_is_the_ingest_form_of_the_same_rows():
+    """The ingest's Arrow tables carry the design schema's types (text as string views) and
+    the rows parse_chunk gives; escaped values are unescaped whether short (inline in the
+    view) or long (in a second buffer), and a repeated one the same each time."""
+    ua = b'Mozilla/5.0 \\"quoted\\" \\\\ back \\xC3\\xA9 long enough to live outside the view'
+    data = b"".join([
+        CASES.BASE + b"\n",
+        CASES.BASE.replace(b'"https://app.example.pe/"', b'"\\"ab\\""', 1) + b"\n",
+        CASES.BASE.rsplit(b' "', 1)[0] + b' "' + ua + b'"\n',
+        b"garbage\n",
+        CASES.BASE.rsplit(b' "', 1)[0] + b' "' + ua + b'"\n',
+    ])  # fmt: skip
+    args = {"source": "src1", "file": "access.log", "first_line_no": 1, "base_offset": 0}
+    t = parse_table(data, compile_format("combined"), ingested_at=WHEN, **args)
+    types = dict(zip(t.hits.column_names, t.hits.schema.types, strict=True))
+    assert types["ts"] == pa.timestamp("us", "UTC") and types["date"] == pa.date32()
+    assert types["user_agent"] == types["referer"] == pa.string_view()
+    assert (types["status"], types["bytes"]) == (pa.int16(), pa.int64())
+    assert t.rejects.column_names == list(REJECTS_SCHEMA)
+    f = parse(data)
+    assert pl.from_arrow(t.hits).equals(f.hits) and pl.from_arrow(t.rejects).equals(f.rejects)
+    long_ua = 'Mozilla/5.0 "quoted" \\ back é long enough to live outside the view'
+    assert t.hits.column("user_agent").to_pylist()[2:] == [long_ua, long_ua]
+    assert t.hits.column("referer").to_pylist()[1] == '"ab"'
+    assert t.rejects.column("raw").to_pylist() == ["garbage"]

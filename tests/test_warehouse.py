@@ -240,3 +240,27 @@ def test_each_date_part_holds_that_dates_lines_in_file_order(tmp_path: Path, day
         got = pl.read_parquet(part, hive_partitioning=False)
         assert "date" not in got.columns
         assert got.get_column("offset").to_list() == [o for d, o in rows if d == day]
+
+
+def test_parts_carry_plain_parquet_types_and_encode_by_column(tmp_path: Path) -> None:
+    """Any Parquet reader gets the warehouse's types from a part (no Arrow schema is stored);
+    text whose values repeat is dictionary-encoded, unique text is not, and numbers and times
+    carry min/max statistics while text does not."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    rows = [(D1, 10 * i) for i in range(200)]
+    hits = _hits("aa", rows, user_agent=["Mozilla/5.0 (same for everyone)"] * 200)
+    wh.write_chunk_parts(tmp_path, source="aa", start=0, end=9, hits=hits, rejects=_no_rejects())
+    part = tmp_path / "hits" / f"date={D1.isoformat()}" / wh.part_name("aa", 0, 9)
+    f = pq.ParquetFile(part)
+    assert f.schema_arrow.field("ts").type == pa.timestamp("us", "UTC")
+    assert f.schema_arrow.field("status").type == pa.int16()
+    assert f.schema_arrow.field("uri").type == pa.string()
+    assert b"ARROW:schema" not in (f.metadata.metadata or {})
+    meta = f.metadata.row_group(0)
+    cols = {meta.column(i).path_in_schema: meta.column(i) for i in range(meta.num_columns)}
+    assert any("DICTIONARY" in e for e in cols["user_agent"].encodings)
+    assert not any("DICTIONARY" in e for e in cols["uri"].encodings)
+    assert cols["ts"].statistics.has_min_max and cols["offset"].statistics.has_min_max
+    assert cols["uri"].statistics is None or not cols["uri"].statistics.has_min_max
