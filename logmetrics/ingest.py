@@ -38,8 +38,9 @@ Decisions an operator can rely on:
 - **Parallelism.** ``jobs > 1`` parses chunks of one file and of several files at once in
   ``jobs`` threads of this process: the parse's inner loop is compiled code that releases the
   GIL, and so does pyarrow's Parquet writer, so threads use the cores without the start-up
-  (imports, compiled-code loading) and the copying of worker processes. Chunks are
-  ``POOL_CHUNK_BYTES`` so every thread has work until the end of a file, and at most
+  (imports, compiled-code loading) and the copying of worker processes. With ``jobs=1`` the
+  calling thread parses and one writer thread writes the previous chunk's parts meanwhile.
+  Chunks are ``POOL_CHUNK_BYTES`` so every thread has work until the end of a file, and at most
   ``2 * jobs`` chunks are in flight. Files of one source are
   read one after the other, since each resumes where the previous one stopped. With
   ``scheduler`` (a Dask scheduler address) the same tasks run on a cluster (see ``cluster``):
@@ -337,15 +338,31 @@ class IngestSummary:
 
 
 class _InlineExecutor(cf.Executor):
-    """Runs each task at submit time: ``jobs=1`` without pickling or extra processes."""
+    """``jobs=1`` without pickling or extra processes: a chunk is parsed at submit time in the
+    submitting thread, and its parts are written by one writer thread meanwhile the next chunk
+    is read and parsed (pyarrow encodes a file on one core). Other tasks run at submit time."""
+
+    def __init__(self) -> None:
+        self._writer: cf.ThreadPoolExecutor | None = None
 
     def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> cf.Future[Any]:
         fut: cf.Future[Any] = cf.Future()
         try:
-            fut.set_result(fn(*args, **kwargs))
+            if fn is not run_chunk:
+                fut.set_result(fn(*args, **kwargs))
+                return fut
+            (task,) = args
+            parsed = _noted(task, _parse_chunk, task)
         except Exception as exc:  # delivered through the future, like a pool's
             fut.set_exception(exc)
-        return fut
+            return fut
+        if self._writer is None:
+            self._writer = cf.ThreadPoolExecutor(1, thread_name_prefix="logmetrics-write")
+        return self._writer.submit(_noted, task, _write_chunk, task, parsed)
+
+    def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
+        if self._writer is not None:
+            self._writer.shutdown(wait=wait, cancel_futures=cancel_futures)
 
 
 def _make_executor(
@@ -1141,7 +1158,7 @@ def _ingest_locked(
             root=root,
             manifest=manifest,
             executor=ex,
-            max_inflight=1 if isinstance(ex, _InlineExecutor) else 2 * workers,
+            max_inflight=2 * workers,
             spec=spec,
             tz=config.timezone,
             final=final,

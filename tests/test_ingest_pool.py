@@ -82,6 +82,44 @@ def test_jobs_two_with_default_chunks_matches_jobs_one(tmp_path: Path) -> None:
     assert read_rejects(tmp_path / "one").height == read_rejects(tmp_path / "two").height
 
 
+def test_jobs_one_writes_a_chunk_while_it_parses_the_next(tmp_path: Path, monkeypatch) -> None:
+    """--jobs 1 parses in the calling thread and writes the parts in one writer thread, so a
+    chunk is written while the next one is parsed; it stores what --jobs 2 stores."""
+    log = tmp_path / "access.log"
+    log.write_bytes(b"".join(make_lines(4000, tag="w")))
+    barrier = threading.Barrier(2, timeout=20)
+    real_parse, real_write = ingest_mod._parse_chunk, ingest_mod._write_chunk
+    parsed_in: list[str] = []
+    written_in: list[str] = []
+
+    def parse_spy(task):
+        parsed_in.append(threading.current_thread().name)
+        if len(parsed_in) == 2:  # the second chunk's parse meets the first chunk's write
+            with contextlib.suppress(threading.BrokenBarrierError):
+                barrier.wait()
+        return real_parse(task)
+
+    def write_spy(task, parsed):
+        written_in.append(threading.current_thread().name)
+        if len(written_in) == 1:
+            with contextlib.suppress(threading.BrokenBarrierError):
+                barrier.wait()
+        return real_write(task, parsed)
+
+    monkeypatch.setattr(ingest_mod, "_parse_chunk", parse_spy)
+    monkeypatch.setattr(ingest_mod, "_write_chunk", write_spy)
+    one = ingest([log], warehouse=tmp_path / "one", config=Config(), chunk_bytes=20_000)
+    assert not barrier.broken
+    assert len(parsed_in) == len(written_in) > 2
+    assert set(parsed_in) == {threading.main_thread().name}
+    assert all(n.startswith("logmetrics-write") for n in written_in)
+    monkeypatch.undo()
+    two = ingest([log], warehouse=tmp_path / "two", config=Config(), jobs=2, chunk_bytes=20_000)
+    assert one.lines_ingested == two.lines_ingested == 4000
+    assert read_hits(tmp_path / "one").equals(read_hits(tmp_path / "two"))
+    assert [t for t in threading.enumerate() if t.name.startswith("logmetrics-write")] == []
+
+
 def test_pool_is_shut_down_when_the_lock_is_not_taken(tmp_path: Path) -> None:
     """Threads started before the lock do not outlive a run that could not lock."""
     log = tmp_path / "access.log"
