@@ -699,7 +699,7 @@ def _unescape_views(views: np.ndarray, rows: np.ndarray, mem: _Mem) -> bytes:
     """
     lens = (views[rows, 0] & _U(0xFFFFFFFF)).tolist()
     starts = (views[rows, 1] >> _U(32)).tolist()  # meaningful for values longer than 12
-    buf = memoryview(mem.u8)
+    buf = mem.u8.data
     memo: dict[bytes, tuple[int, int]] = {}
     extra = bytearray()
     words0, words1 = [], []
