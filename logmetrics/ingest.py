@@ -87,10 +87,12 @@ REFUSE_MIN_LINES = 20
 
 ProgressFn = Callable[[int, int], None]
 
-#: Bytes of complete lines per chunk task: bounds the memory of each parse (inline or remote).
+#: Bytes of complete lines per chunk task: bounds the memory of each parse (a caller's
+#: executor, a Dask cluster).
 CHUNK_BYTES = 32 << 20
-#: ... with local threads (``jobs > 1``): smaller, so there are enough tasks to keep every
-#: thread busy until the end of a file.
+#: ... in this process (``jobs`` threads, or ``jobs=1``'s parse and writer threads): smaller,
+#: so there are enough tasks to keep every thread busy until the end of a file, and two
+#: chunks in flight cost less memory.
 POOL_CHUNK_BYTES = 16 << 20
 
 
@@ -1081,9 +1083,10 @@ def ingest(
     compressed bytes for .gz). A second ingest waits ``lock_timeout`` seconds for the lock, then
     raises WarehouseLocked. The manifest is committed at most every ``commit_interval`` seconds
     (0: after every chunk) and at the end, so thousands of small files do not rewrite it
-    thousands of times. ``chunk_bytes`` defaults to ``CHUNK_BYTES``, or ``POOL_CHUNK_BYTES``
-    for the local threads of ``jobs > 1``. ``executor`` (any concurrent.futures.Executor,
-    e.g. a Dask client's) runs the chunk tasks instead of ``jobs`` local threads;
+    thousands of times. ``chunk_bytes`` defaults to ``POOL_CHUNK_BYTES`` (chunks parsed in
+    this process), or ``CHUNK_BYTES`` with an ``executor`` or a ``scheduler``. ``executor``
+    (any concurrent.futures.Executor, e.g. a Dask client's) runs the chunk tasks instead of
+    ``jobs`` local threads;
     ``scheduler`` (``tcp://HOST:8786``) runs them on that Dask cluster (the warehouse must be
     storage every worker sees: a shared path or an object store).
     """
@@ -1108,7 +1111,8 @@ def ingest(
     # the local threads for --jobs N (jobs=1 runs each chunk at submit time)
     early = _start_pool(jobs, spec) if executor is None and scheduler is None and jobs > 1 else None
     if chunk_bytes is None:
-        chunk_bytes = POOL_CHUNK_BYTES if early is not None else CHUNK_BYTES
+        local = executor is None and scheduler is None
+        chunk_bytes = POOL_CHUNK_BYTES if local else CHUNK_BYTES
     try:
         summary = _ingest_locked(
             files, root=root, summary=summary, early=early, executor=executor,
