@@ -10,11 +10,10 @@ import datetime as dt
 from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
-import numpy as np
-
 from ._lazy import LazyModule
 
 if TYPE_CHECKING:
+    import numpy as np
     import polars as pl
 else:
     pl = LazyModule("polars", globals(), "pl")
@@ -71,6 +70,8 @@ def local_days(us: np.ndarray, tz: str) -> np.ndarray:
     ``local_times``, the zone's offset is looked up at each hour boundary of the span, and only
     instants in an hour whose two boundaries differ are looked up one by one.
     """
+    import numpy as np  # here: the report, which imports this module, never needs numpy
+
     if len(us) == 0:
         return np.zeros(0, np.int32)
     zone = ZoneInfo(tz)

@@ -308,3 +308,18 @@ def test_report_command_asks_its_helper_process(
     report_month(MONTH, warehouse=wh, allies=ALLIES, out_dir=here)
     for name in FILES:
         assert (out / name).read_bytes() == (here / name).read_bytes(), name
+
+
+def test_report_command_leaves_numpy_and_pyarrow_unloaded(run: dict, tmp_path: Path) -> None:
+    """`logmetrics report` never imports numpy, pyarrow or pandas (polars reads the parts and
+    the footers itself): each would add a tenth of a second or more to every report."""
+    code = (
+        "import sys; from logmetrics.cli import main;"
+        f"main(['report', '--month', {MONTH!r}, '--warehouse', {str(run['warehouse'])!r},"
+        f" '--allies', {str(ALLIES)!r}, '--out', {str(tmp_path / 'out')!r}]);"
+        "print(sorted(m for m in ('numpy', 'pyarrow', 'pandas') if m in sys.modules))"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          stdin=subprocess.DEVNULL, timeout=300)  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip().splitlines()[-1] == "[]"
