@@ -265,3 +265,23 @@ def test_parts_carry_plain_parquet_types_and_encode_by_column(tmp_path: Path) ->
     assert not any("DICTIONARY" in e for e in cols["offset"].encodings)
     assert cols["ts"].statistics.has_min_max and cols["offset"].statistics.has_min_max
     assert cols["uri"].statistics is None or not cols["uri"].statistics.has_min_max
+
+
+def test_parts_of_earlier_versions_read_with_new_ones(tmp_path: Path) -> None:
+    """A warehouse whose older parts were written by polars (an Arrow schema stored in each
+    file, as logmetrics wrote them before it used pyarrow's writer) reads those and the new
+    parts as one dataset."""
+    _commit(tmp_path, "aa", 0, 10, _hits("aa", [(D1, 0), (D2, 5)]))
+    old = _hits("bb", [(D2, 0)]).drop("date")
+    part = tmp_path / "hits" / f"date={D2.isoformat()}" / wh.part_name("bb", 0, 10)
+    old.write_parquet(part, compression="zstd", compression_level=1, statistics=True)
+    man = wh.load_manifest(tmp_path)
+    st = man.sources.setdefault("bb", wh.SourceState(id="bb", fingerprint="f", fp_len=1024))
+    st.ranges.append([0, 10, 1, 0])
+    st.offset = 10
+    wh.save_manifest(tmp_path, man)
+    got = wh.scan_hits(tmp_path, start=D1, end=D2).collect().sort("source", "offset")
+    assert got.select("source", "uri", "status", "date").rows() == [
+        ("aa", "/aa/0", 200, D1), ("aa", "/aa/5", 200, D2), ("bb", "/bb/0", 200, D2)
+    ]  # fmt: skip
+    assert got.schema["ts"] == pl.Datetime("us", "UTC") and got.schema["status"] == pl.Int16
