@@ -281,18 +281,20 @@ class _Mem:
         out[:, 1] = np.where(ln > 12, s.astype(np.uint64) << _U(32), inline)
         return out
 
+    def array(
+        self, views: np.ndarray, valid: np.ndarray | None = None, extra: bytes = b""
+    ) -> pa.Array:
+        """An Arrow string-view array over this buffer from view structs (and over ``extra``,
+        its second data buffer, for views that point there)."""
+        buffers = [None if valid is None else _bits(valid),
+                   pa.py_buffer(np.ascontiguousarray(views)), self.pa]  # fmt: skip
+        if extra:
+            buffers.append(pa.py_buffer(extra))
+        return pa.Array.from_buffers(pa.string_view(), len(views), buffers)
+
     def series(self, views: np.ndarray, valid: np.ndarray | None = None) -> pl.Series:
         """A polars String series over this buffer from view structs."""
-        n = len(views)
-        if n == 0:
-            return pl.Series(values=[], dtype=pl.String)
-        validity = None
-        if valid is not None and not valid.all():
-            validity = pa.py_buffer(np.packbits(valid, bitorder="little").tobytes())
-        arr = pa.Array.from_buffers(
-            pa.string_view(), n, [validity, pa.py_buffer(np.ascontiguousarray(views)), self.pa]
-        )
-        return pl.Series(_CArray(arr))
+        return _series_of(self.array(views, valid))
 
     def strings(self, s: np.ndarray, e: np.ndarray, valid: np.ndarray | None = None) -> pl.Series:
         return self.series(self.views(s, e, valid), valid)
@@ -309,9 +311,8 @@ def _series(values: np.ndarray, name: str = "", dtype: Any = None) -> pl.Series:
         bits = pa.py_buffer(np.packbits(values, bitorder="little"))
         arr = pa.Array.from_buffers(pa.bool_(), len(values), [None, bits])
     else:  # not pa.array(): it imports pandas to check for pandas input
-        kind = pa.from_numpy_dtype(values.dtype)
-        arr = pa.Array.from_buffers(kind, len(values), [None, pa.py_buffer(values)])
-    out = pl.Series(_CArray(arr)).alias(name)
+        arr = _numbers(values, pa.from_numpy_dtype(values.dtype))
+    out = _series_of(arr).alias(name)
     return out if dtype is None or out.dtype == dtype else out.cast(dtype)
 
 
@@ -567,12 +568,10 @@ def _hits(
     cols: dict[str, pa.Array] = {}
     for name, (views, valid, esc) in out.text.items():
         v = _rows(views, hit)
-        buffers: list[Any] = [_bits(valid[hit]), None, mem.pa]
         fix = np.flatnonzero(esc[hit])
-        if len(fix):  # values with escapes: their unescaped text goes in a second buffer
-            buffers.append(pa.py_buffer(_unescape_views(v, fix, mem)))
-        buffers[1] = pa.py_buffer(v)
-        cols[name] = pa.Array.from_buffers(pa.string_view(), h, buffers)
+        # values with escapes: their unescaped text goes in a second buffer
+        extra = _unescape_views(v, fix, mem) if len(fix) else b""
+        cols[name] = mem.array(v, valid[hit], extra)
     for name, (vals, valid) in out.ints.items():
         cols[name] = _numbers(vals[hit], pa.int64(), valid[hit])
     for f in fmt.fields:
@@ -674,14 +673,11 @@ def _numbers(values: np.ndarray, kind: pa.DataType, valid: np.ndarray | None = N
 def _texts(values: Sequence[str | None]) -> pa.Array:
     """A string-view array of Python strings (the few of a chunk: rejected lines, reasons)."""
     blobs = [b"" if v is None else v.encode("utf-8") for v in values]
-    ends = np.cumsum([len(b) for b in blobs], dtype=np.int64)
-    starts = ends - np.array([len(b) for b in blobs], np.int64)
-    mem = _Mem([b"".join(blobs)], int(ends[-1]) if len(ends) else 0)
+    lengths = np.array([len(b) for b in blobs], np.int64)
+    ends = np.cumsum(lengths)
+    mem = _Mem([b"".join(blobs)], int(lengths.sum()))
     valid = np.array([v is not None for v in values], bool)
-    return pa.Array.from_buffers(
-        pa.string_view(), len(values),
-        [_bits(valid), pa.py_buffer(mem.views(starts, ends, valid)), mem.pa],
-    )  # fmt: skip
+    return mem.array(mem.views(ends - lengths, ends, valid), valid)
 
 
 def _repeat_text(value: str, n: int) -> pa.Array:
