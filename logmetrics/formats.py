@@ -14,6 +14,7 @@ see the hits schema in docs/design.md.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any
@@ -114,13 +115,22 @@ if TYPE_CHECKING:
     HITS_TAIL: dict[str, pl.DataType]
 
 
-def __getattr__(name: str) -> Any:
-    if name in ("HITS_HEAD", "HITS_TAIL"):
-        types = HEAD_TYPES if name == "HITS_HEAD" else TAIL_TYPES
-        value = {c: polars_type(t) for c, t in types.items()}
-        globals()[name] = value
+def lazy_schemas(namespace: dict[str, Any], **schemas: dict[str, str]) -> Callable[[str], Any]:
+    """A module ``__getattr__`` giving each of ``schemas`` (column -> type name) with polars
+    types, built on first use (which imports polars) and then kept in ``namespace``."""
+
+    def schema(name: str) -> Any:
+        if name in namespace:
+            return namespace[name]
+        if name not in schemas:
+            raise AttributeError(f"module {namespace['__name__']!r} has no attribute {name!r}")
+        value = namespace[name] = {c: polars_type(t) for c, t in schemas[name].items()}
         return value
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+    return schema
+
+
+__getattr__ = lazy_schemas(globals(), HITS_HEAD=HEAD_TYPES, HITS_TAIL=TAIL_TYPES)
 
 
 # --- compiled form --------------------------------------------------------------------------

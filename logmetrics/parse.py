@@ -49,7 +49,7 @@ import pyarrow as pa
 
 from . import _walk
 from ._lazy import LazyModule
-from .formats import REJECTS_TYPES, Field, LogFormat, compile_format, polars_type
+from .formats import REJECTS_TYPES, Field, LogFormat, compile_format, lazy_schemas
 from .localtime import local_days
 from .sources import TAIL_BYTES, ChunkBuffer, padded_chunk
 
@@ -74,12 +74,7 @@ if TYPE_CHECKING:
     REJECTS_SCHEMA: dict[str, pl.DataType]
 
 
-def __getattr__(name: str) -> Any:
-    if name == "REJECTS_SCHEMA":
-        value = {c: polars_type(t) for c, t in REJECTS_TYPES.items()}
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+__getattr__ = lazy_schemas(globals(), REJECTS_SCHEMA=REJECTS_TYPES)
 
 #: Longest raw text kept for a rejected line, in bytes.
 MAX_RAW = 8192

@@ -75,7 +75,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from ._lazy import LazyModule
 from .errors import ConfigError, LogmetricsError, WarehouseError, WarehouseLocked
-from .formats import HEAD_TYPES, REJECTS_TYPES, TAIL_TYPES, polars_type
+from .formats import HEAD_TYPES, REJECTS_TYPES, TAIL_TYPES, lazy_schemas
 
 if TYPE_CHECKING:
     import polars as pl
@@ -101,21 +101,11 @@ if TYPE_CHECKING:
     REJECTS_SCHEMA: dict[str, pl.DataType]
 
 
-def _schemas() -> dict[str, dict[str, pl.DataType]]:
-    types = {**HEAD_TYPES, **TAIL_TYPES}
-    del types["date"]
-    return {
-        "HITS_SCHEMA": {c: polars_type(t) for c, t in types.items()},
-        "REJECTS_SCHEMA": {c: polars_type(t) for c, t in REJECTS_TYPES.items()},
-    }
-
-
-def __getattr__(name: str) -> Any:
-    if name in ("HITS_SCHEMA", "REJECTS_SCHEMA"):
-        globals().update(_schemas())
-        return globals()[name]
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
+_schema = __getattr__ = lazy_schemas(
+    globals(),
+    HITS_SCHEMA={c: t for c, t in {**HEAD_TYPES, **TAIL_TYPES}.items() if c != "date"},
+    REJECTS_SCHEMA=REJECTS_TYPES,
+)
 
 _EXTRA_PREFIXES = ("req_", "resp_", "cookie_")
 _PART = re.compile(r"^part-([0-9a-f]+)-(\d+)-(\d+)\.parquet$")
@@ -1187,7 +1177,7 @@ def scan_hits(
     Parts may lack header/cookie columns (``req_*``, ``resp_*``, ``cookie_*``): those come back
     null, including ones no part has.
     """
-    return _scan_committed(warehouse, HITS, _schemas()["HITS_SCHEMA"], columns, start=start, end=end)
+    return _scan_committed(warehouse, HITS, _schema("HITS_SCHEMA"), columns, start=start, end=end)
 
 
 def scan_rejects(
@@ -1197,7 +1187,7 @@ def scan_rejects(
     end: dt.date | None = None,
 ) -> pl.LazyFrame:
     """Committed rejected lines (with their ``date``, see the module docstring), optionally ranged."""
-    return _scan_committed(warehouse, REJECTS, _schemas()["REJECTS_SCHEMA"], None, start=start, end=end)
+    return _scan_committed(warehouse, REJECTS, _schema("REJECTS_SCHEMA"), None, start=start, end=end)
 
 
 def _object_rows(url: str) -> int:
