@@ -1,7 +1,7 @@
 """Running the task functions on a Dask cluster (``--scheduler tcp://HOST:8786``).
 
 The cluster runs the same top-level task functions as local processes: ``ingest.run_chunk``
-per file chunk, ``report.report_day`` per Lima day. The client keeps every decision that needs
+per file chunk, ``report.report_day`` per local day. The client keeps every decision that needs
 the whole picture: it reads and chunks the logs, commits the manifest in order once a chunk's
 parts are written (so the manifest stays consistent whatever the workers do), and does the
 report's final aggregation.
@@ -35,12 +35,13 @@ import socket
 import threading
 import uuid
 from collections.abc import Callable
-from pathlib import Path
+from dataclasses import dataclass
 from typing import Any
 
 from . import __version__
 from .errors import ClusterError, ConfigError, LogmetricsError, WarehouseError
-from .warehouse import STAGING, ObjectStore, Root, as_root, is_url
+from .storage import Storage
+from .warehouse import STAGING
 
 log = logging.getLogger(__name__)
 
@@ -53,17 +54,6 @@ DEFAULT_PORT = 8786
 _ADDRESS = re.compile(
     r"^(?:(?P<scheme>[a-z]+)://)?(?P<host>\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9_.-]+)(?::(?P<port>\d{1,5}))?$"
 )
-
-
-def warehouse_path(warehouse: str | Path | ObjectStore) -> Root:
-    """The warehouse: a local path, or an ObjectStore for a URL (``s3://bucket/prefix``).
-
-    An unsupported protocol, or a missing driver (s3fs), is a one-line ConfigError.
-    """
-    try:
-        return as_root(warehouse)
-    except ConfigError as exc:
-        raise ConfigError(f"--warehouse: {exc}") from None
 
 
 def parse_address(address: str) -> tuple[str, str, int]:
@@ -154,27 +144,25 @@ def connect(address: str, *, timeout: float = CONNECT_TIMEOUT) -> Any:
     return client
 
 
-def _check_marker(marker: str) -> None:
-    if is_url(marker):
-        store = ObjectStore(marker)
-        if store.read(store.path) is None:
+@dataclass(frozen=True)
+class Marker:
+    """An object the client wrote in the warehouse; a task runs only where it is visible."""
+
+    storage: Storage
+    key: str
+
+    def check(self) -> None:
+        """WarehouseError (one line) unless this worker sees the marker."""
+        if self.storage.size(self.key) is None:
             raise WarehouseError(
-                f"{marker.rsplit('/', 2)[0]}: the warehouse is not visible from Dask worker "
-                f"{socket.gethostname()}; every worker must reach the same object store (check "
-                "its endpoint and credentials there)"
+                f"{self.storage.url}: the warehouse is not visible from Dask worker "
+                f"{socket.gethostname()}; {self.storage.shared_hint}"
             )
-        return
-    if not os.path.exists(marker):
-        raise WarehouseError(
-            f"{os.path.dirname(os.path.dirname(marker))}: the warehouse is not visible from Dask "
-            f"worker {socket.gethostname()}; it must be on storage every worker sees at the "
-            "same path"
-        )
 
 
-def run_in_warehouse(marker: str, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Any:
+def run_in_warehouse(marker: Marker, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Any:
     """Runs on a worker: ``fn(*args)`` only if the client's marker is visible there."""
-    _check_marker(marker)
+    marker.check()
     return fn(*args, **kwargs)
 
 
@@ -184,8 +172,8 @@ class DaskExecutor(cf.Executor):
     A task sent to a cluster cannot be recalled, so its future counts as running from
     submission and ``cancel()`` returns False: a caller that cancels and waits (ingest, when it
     refuses a file) really waits for what workers may still write. ``shutdown`` closes the
-    client. ``marker_dir``: write a marker there (a warehouse directory) that every task must
-    see before it runs; ``marker_store``: the same in an object store's staging area.
+    client. ``storage``: write a marker in that warehouse's staging area that every task must
+    see before it runs.
     """
 
     def __init__(
@@ -193,8 +181,7 @@ class DaskExecutor(cf.Executor):
         client: Any,
         *,
         retries: int = RETRIES,
-        marker_dir: str | Path | None = None,
-        marker_store: ObjectStore | None = None,
+        storage: Storage | None = None,
     ) -> None:
         self.client = client
         self.retries = retries
@@ -204,30 +191,17 @@ class DaskExecutor(cf.Executor):
         self._pending: set[Any] = set()
         self._lock = threading.Lock()
         self._shutdown = False
-        self._marker: Path | None = None
-        self._marker_dir = Path(marker_dir) if marker_dir is not None else None
-        self._marker_store = marker_store
-        self._marker_key: str | None = None
+        self._storage = storage
+        self._marker: Marker | None = None
 
-    def _ensure_marker(self) -> str | None:
-        if self._marker_store is not None:
-            store = self._marker_store
-            if self._marker_key is None:
-                key = store.key(STAGING, f"cluster-{uuid.uuid4().hex}")
-                store.write(key, f"{socket.gethostname()} {os.getpid()}\n".encode())
-                self._marker_key = key
-            return store.url_of(self._marker_key)
-        if self._marker_dir is None:
+    def _ensure_marker(self) -> Marker | None:
+        if self._storage is None:
             return None
         if self._marker is None:
-            path = self._marker_dir / f"cluster-{uuid.uuid4().hex}"
-            try:
-                path.parent.mkdir(parents=True, exist_ok=True)
-                path.write_text(f"{socket.gethostname()} {os.getpid()}\n", encoding="utf-8")
-            except OSError as exc:
-                raise WarehouseError(f"{path}: cannot write: {exc.strerror or exc}") from None
-            self._marker = path
-        return str(self._marker)
+            key = f"{STAGING}/cluster-{uuid.uuid4().hex}"
+            self._storage.create(key, f"{socket.gethostname()} {os.getpid()}\n".encode())
+            self._marker = Marker(self._storage, key)
+        return self._marker
 
     def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> cf.Future[Any]:
         import dask
@@ -289,12 +263,9 @@ class DaskExecutor(cf.Executor):
                 distributed.wait(pending)
         finally:
             if self._marker is not None:
-                with contextlib.suppress(OSError):
-                    self._marker.unlink()
-                    self._marker.parent.rmdir()  # only if empty
-            if self._marker_store is not None and self._marker_key is not None:
-                with contextlib.suppress(LogmetricsError):
-                    self._marker_store.delete([self._marker_key])
+                with contextlib.suppress(LogmetricsError, OSError):
+                    self._marker.storage.delete([self._marker.key])
+                    self._marker.storage.tidy(STAGING)  # an empty staging directory
             self.client.close()
 
 
@@ -310,28 +281,22 @@ def _translate(exc: BaseException | None, address: str) -> BaseException:
     return exc
 
 
-def dask_executor(
-    address: str, *, warehouse: str | Path | ObjectStore | None = None
-) -> DaskExecutor:
-    """Connect to ``address`` and return an executor; with ``warehouse``, tasks check they see it.
+def dask_executor(address: str, *, storage: Storage | None = None) -> DaskExecutor:
+    """Connect to ``address`` and return an executor; with ``storage``, tasks check they see
+    that warehouse.
 
     The marker lives in the warehouse's staging area, which the next ingest clears if a run
     dies before removing it.
     """
-    root = as_root(warehouse) if warehouse is not None else None
-    client = connect(address)
-    if isinstance(root, ObjectStore):
-        return DaskExecutor(client, marker_store=root)
-    marker_dir = root / STAGING if root is not None else None
-    return DaskExecutor(client, marker_dir=marker_dir)
+    return DaskExecutor(connect(address), storage=storage)
 
 
 __all__ = [
     "CONNECT_TIMEOUT",
     "DaskExecutor",
+    "Marker",
     "connect",
     "dask_executor",
     "parse_address",
     "run_in_warehouse",
-    "warehouse_path",
 ]

@@ -29,9 +29,9 @@ from . import allies as allies_mod
 from . import insights, warehouse
 from .agents import IN_PROCESS, Classifier
 from .classify import HIT_COLUMNS, INTERACTION_COLUMNS, interactions, label_hits
-from .cluster import parse_address, warehouse_path
+from .cluster import parse_address
 from .config import Config, normalize_user
-from .errors import ConfigError, InputError, NoDataError, WarehouseError
+from .errors import ConfigError, NoDataError
 from .localtime import local_times
 from .metrics import components, rates, sum_components, zero_components
 from .model import (
@@ -72,7 +72,7 @@ def _hit_columns(config: Config) -> list[str]:
     return cols
 
 
-def _read_hits(wh: warehouse.Root, start: dt.date, end: dt.date, config: Config) -> pl.DataFrame:
+def _read_hits(wh: warehouse.Warehouse, start: dt.date, end: dt.date, config: Config) -> pl.DataFrame:
     return warehouse.scan_hits(wh, start=start, end=end, columns=_hit_columns(config)).collect()
 
 
@@ -120,7 +120,7 @@ def _no_last() -> pl.DataFrame:
 
 
 def _last_connections(
-    wh: warehouse.Root, end: dt.date, config: Config, users: set[str],
+    wh: warehouse.Warehouse, end: dt.date, config: Config, users: set[str],
     agents: Classifier = IN_PROCESS,
 ) -> pl.DataFrame:
     """Latest interaction hit per known user over the whole store up to ``end`` (Lima date)."""
@@ -133,16 +133,10 @@ def _last_connections(
     return _last_of(interactions(label_hits(hits, config=config, agents=agents)), users)
 
 
-def _report_time(wh: warehouse.Root, config: Config) -> dt.datetime:
+def _report_time(wh: warehouse.Warehouse, config: Config) -> dt.datetime:
     """The report's date: ``SOURCE_DATE_EPOCH`` if set, else when the store last changed."""
     epoch = os.environ.get("SOURCE_DATE_EPOCH")
-    if epoch and epoch.strip().isdigit():
-        stamp = float(epoch)
-    elif isinstance(wh, warehouse.ObjectStore):
-        stamp = warehouse.manifest_mtime(wh) or 0.0
-    else:
-        manifest = wh / "manifest.json"
-        stamp = manifest.stat().st_mtime if manifest.exists() else wh.stat().st_mtime
+    stamp = float(epoch) if epoch and epoch.strip().isdigit() else wh.last_change() or 0.0
     local = dt.datetime.fromtimestamp(stamp, tz=dt.UTC).astimezone(config.tz)
     return local.replace(tzinfo=None, microsecond=0)
 
@@ -264,12 +258,12 @@ class _Month:
     prev_sess: pl.DataFrame | None
 
 
-def _no_data(wh: warehouse.Root, month: str) -> NoDataError:
+def _no_data(wh: warehouse.Warehouse, month: str) -> NoDataError:
     return NoDataError(f"{wh}: no hits stored for {month}; ingest that month's logs first")
 
 
 def _month_local(
-    wh: warehouse.Root, month: str, start: dt.date, end: dt.date, config: Config, known: set[str],
+    wh: warehouse.Warehouse, month: str, start: dt.date, end: dt.date, config: Config, known: set[str],
     agents: Classifier = IN_PROCESS,
 ) -> _Month:
     hits = _read_hits(wh, start, end, config)
@@ -372,7 +366,7 @@ def _merge_last(frames: list[pl.DataFrame]) -> pl.DataFrame:
 
 def _month_by_day(
     ex: cf.Executor,
-    wh: warehouse.Root,
+    wh: warehouse.Warehouse,
     month: str,
     start: dt.date,
     end: dt.date,
@@ -383,15 +377,8 @@ def _month_by_day(
     month (last connections only); the client merges their small results."""
     p_start, p_end = month_bounds(previous_month(month))
     listed: dict[dt.date, list[tuple[str, int]]] = {}
-    if isinstance(wh, warehouse.ObjectStore):
-        for day, _, url, size in warehouse.committed_objects(wh, warehouse.HITS, end=end):
-            listed.setdefault(day, []).append((url, size))
-    else:
-        try:
-            for day, _, path in warehouse.committed_parts(wh, warehouse.HITS, end=end):
-                listed.setdefault(day, []).append((str(path), path.stat().st_size))
-        except OSError as exc:
-            raise WarehouseError(f"{wh}: cannot list the store: {exc.strerror or exc}") from None
+    for part in wh.parts(warehouse.HITS, end=end):
+        listed.setdefault(part.date, []).append((wh.location(part), part.size))
     if not any(day >= start for day in listed):
         raise _no_data(wh, month)
     users = frozenset(known)
@@ -454,7 +441,7 @@ def build_report(
     """
     config = config or Config()
     start, end = month_bounds(month)
-    wh = warehouse_path(warehouse_dir)
+    wh = warehouse.Warehouse.at(warehouse_dir)
     if scheduler is not None:
         parse_address(scheduler)
         if executor is not None:
@@ -468,13 +455,7 @@ def build_report(
     user_ally = {r["usuario"]: (r["ubigeo"], r["entidad"]) for r in table.iter_rows(named=True)}
     tipo_of = {(r["ubigeo"], r["entidad"]): r["tipo"] for r in ally_frame.iter_rows(named=True)}
 
-    if isinstance(wh, warehouse.ObjectStore):
-        if not warehouse.exists(wh):
-            raise InputError(
-                f"{wh}: no warehouse there (no manifest; run 'logmetrics ingest' first)"
-            )
-    elif not wh.is_dir():
-        raise InputError(f"{wh}: no such warehouse directory (run 'logmetrics ingest' first)")
+    wh = warehouse.open_warehouse(wh)
     if scheduler is None and executor is None:
         data = _month_local(wh, month, start, end, config, known, agents)
     else:
@@ -565,7 +546,7 @@ def _unknown_users(unknown: pl.DataFrame, sess: pl.DataFrame) -> list[UnknownUse
 
 
 def _coverage(
-    wh: warehouse.Root, summary: HitSummary, sess: pl.DataFrame, start: dt.date, end: dt.date
+    wh: warehouse.Warehouse, summary: HitSummary, sess: pl.DataFrame, start: dt.date, end: dt.date
 ) -> Coverage:
     stats = warehouse.ingest_stats(wh, start=start, end=end)
     return Coverage(

@@ -31,12 +31,14 @@ from polars.testing import assert_frame_equal
 
 from logmetrics.api import report_month
 from logmetrics.cli import main
-from logmetrics.cluster import connect, run_in_warehouse
+from logmetrics.cluster import Marker, connect, run_in_warehouse
 from logmetrics.config import Config
 from logmetrics.errors import ClusterError, IngestRefused, WarehouseError
 from logmetrics.ingest import IngestSummary, ingest
+from logmetrics.manifest import load_manifest
 from logmetrics.report import _month_by_day, _month_local, build_report, month_bounds
-from logmetrics.warehouse import load_manifest
+from logmetrics.storage import LocalStorage
+from logmetrics.warehouse import open_warehouse
 from tests.cluster_helpers import local_cluster
 from tests.fixture_month import ALLIES, FILES, FIXTURES, MONTH, ROOT
 from tests.ingest_helpers import clf_time, read_hits, read_rejects
@@ -148,7 +150,7 @@ def _part_files(wh: Path) -> dict[str, bytes]:
 
 def _sources(wh: Path) -> dict[str, dict[str, Any]]:
     keep = ("fingerprint", "fp_len", "generation", "offset", "lines", "check", "ranges", "files")
-    return {sid: {k: getattr(s, k) for k in keep} for sid, s in load_manifest(wh).sources.items()}
+    return {sid: {k: getattr(s, k) for k in keep} for sid, s in load_manifest(LocalStorage(wh)).sources.items()}
 
 
 def assert_same_store(got: Path, expected: Path, *, leftovers: bool = False) -> None:
@@ -187,8 +189,9 @@ def test_report_by_day_is_the_monthly_report(local_store: Path, timezone: str) -
     config = Config(timezone=timezone)
     known = {u.strip().casefold() for u in _allies_users()}
     start, end = month_bounds(MONTH)
-    whole = _month_local(local_store, MONTH, start, end, config, known)
-    by_day = _month_by_day(_Inline(), local_store, MONTH, start, end, config, known)
+    store = open_warehouse(local_store)
+    whole = _month_local(store, MONTH, start, end, config, known)
+    by_day = _month_by_day(_Inline(), store, MONTH, start, end, config, known)
     assert_frame_equal(by_day.sess, whole.sess)
     fields = ("hits", "bot_hits", "first_local", "last_local", "sources")
     assert {f: getattr(by_day.summary, f) for f in fields} == {
@@ -336,7 +339,7 @@ def test_refused_file_through_the_cluster_commits_nothing(
     with pytest.raises(IngestRefused, match="other-format.log"):
         ingest([logs], warehouse=wh, config=Config(), chunk_bytes=4096,
                scheduler=dask_cluster.scheduler_address)  # fmt: skip
-    assert not list(wh.rglob("*.parquet")) and not load_manifest(wh).sources
+    assert not list(wh.rglob("*.parquet")) and not load_manifest(LocalStorage(wh)).sources
     assert not list((wh / ".staging").glob("cluster-*"))
 
 
@@ -347,13 +350,13 @@ def test_a_worker_that_does_not_see_the_warehouse_refuses_to_run(tmp_path: Path)
     """The ingest task's guard: no marker where the client wrote it (another disk) -> one-line
     WarehouseError naming the warehouse, and the chunk is not parsed or written."""
     ran: list[int] = []
-    marker = tmp_path / "W" / ".staging" / "cluster-0123"
+    marker = Marker(LocalStorage(tmp_path / "W"), ".staging/cluster-0123")
     with pytest.raises(WarehouseError, match="not visible from Dask worker") as err:
-        run_in_warehouse(str(marker), ran.append, 1)
+        run_in_warehouse(marker, ran.append, 1)
     assert str(tmp_path / "W") in str(err.value) and "\n" not in str(err.value) and not ran
-    marker.parent.mkdir(parents=True)
-    marker.touch()
-    run_in_warehouse(str(marker), ran.append, 1)
+    (tmp_path / "W" / ".staging").mkdir(parents=True)
+    (tmp_path / "W" / ".staging" / "cluster-0123").touch()
+    run_in_warehouse(marker, ran.append, 1)
     assert ran == [1]
 
 

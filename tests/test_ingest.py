@@ -32,6 +32,8 @@ from ingest_helpers import (
 from logmetrics import warehouse as wh
 from logmetrics.errors import FormatError, IngestRefused, InputError, WarehouseLocked
 from logmetrics.ingest import ChunkTask, date_rejects, run_chunk
+from logmetrics.manifest import load_manifest, locked
+from logmetrics.storage import open_storage
 
 HOUR = dt.timedelta(hours=1)
 
@@ -96,7 +98,7 @@ def test_rename_and_compress_rotation(logs: Path, store: Path) -> None:
         "unchanged since last ingest"
     }
     assert uris(store) == expected_uris(a + b + c)
-    assert len(wh.load_manifest(store).sources) == 3
+    assert len(load_manifest(open_storage(store)).sources) == 3
 
 
 def test_copytruncate(logs: Path, store: Path) -> None:
@@ -149,7 +151,7 @@ def test_truncated_gzip_is_retried(logs: Path, store: Path) -> None:
     gz.write_bytes(blob[: len(blob) * 2 // 3])
     first = run_ingest([logs], store)
     assert (first.files_waiting, first.lines_ingested) == (1, 0)
-    assert wh.load_manifest(store).sources == {}
+    assert load_manifest(open_storage(store)).sources == {}
     assert uris(store) == []
     gz.write_bytes(blob)
     second = run_ingest([logs], store)
@@ -226,7 +228,7 @@ def test_short_file_waits_unless_final(logs: Path, store: Path) -> None:
 def test_lock_contention(logs: Path, store: Path) -> None:
     """An ingest while another holds the lock waits briefly, then refuses with exit code 75."""
     append(logs / "access.log", make_lines(20))
-    with wh.locked(store), pytest.raises(WarehouseLocked, match="another ingest is running"):
+    with locked(open_storage(store)), pytest.raises(WarehouseLocked, match="another ingest is running"):
         run_ingest([logs], store, lock_timeout=0.2)
     assert not (store / "hits").exists()
     assert run_ingest([logs], store).lines_ingested == 20
@@ -246,7 +248,7 @@ def test_mostly_failing_file_is_refused(logs: Path, store: Path) -> None:
     assert "\n" not in msg
     assert uris(store) == expected_uris(good)
     assert read_rejects(store).height == 0
-    assert [s.path for s in wh.load_manifest(store).sources.values()] == [str(logs / "a-good.log")]
+    assert [s.path for s in load_manifest(open_storage(store)).sources.values()] == [str(logs / "a-good.log")]
 
 
 def test_short_new_file_mostly_bad_and_small_bad_append(logs: Path, store: Path) -> None:

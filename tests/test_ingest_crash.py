@@ -24,7 +24,8 @@ import polars as pl
 import pytest
 from ingest_helpers import append, bad_lines, make_lines, read_hits, read_rejects, run_ingest
 
-from logmetrics import warehouse as wh
+from logmetrics.manifest import load_manifest
+from logmetrics.storage import open_storage
 
 KILLS = 12
 CHUNK = 48 << 10  # many small chunks: many commit points to die between
@@ -103,7 +104,7 @@ def _snapshot(store: Path) -> tuple[pl.DataFrame, pl.DataFrame, list[str], dict[
     hits = read_hits(store)
     rejects = read_rejects(store).drop("ingested_at")
     parts = sorted(str(p.relative_to(store)) for p in store.rglob("part-*"))
-    man = wh.load_manifest(store)
+    man = load_manifest(open_storage(store))
     state = {k: (s.offset, s.lines, s.check, s.ranges) for k, s in man.sources.items()}
     return hits, rejects, parts, state
 

@@ -12,11 +12,12 @@ import pytest
 from ingest_helpers import make_lines, read_hits, read_rejects
 
 from logmetrics import ingest as ingest_mod
-from logmetrics import warehouse as wh
 from logmetrics.config import Config
 from logmetrics.errors import WarehouseLocked
 from logmetrics.ingest import ingest
+from logmetrics.manifest import locked
 from logmetrics.sources import iter_chunks
+from logmetrics.storage import open_storage
 
 
 def _blocks(data: bytes, block: int) -> list[bytes]:
@@ -125,7 +126,7 @@ def test_pool_is_shut_down_when_the_lock_is_not_taken(tmp_path: Path) -> None:
     log = tmp_path / "access.log"
     log.write_bytes(b"".join(make_lines(50)))
     store = tmp_path / "store"
-    with wh.locked(store), pytest.raises(WarehouseLocked):
+    with locked(open_storage(store)), pytest.raises(WarehouseLocked):
         ingest([log], warehouse=store, config=Config(), jobs=2, lock_timeout=0.2)
     assert _ingest_threads() == []
 

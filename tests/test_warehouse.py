@@ -1,9 +1,11 @@
-"""Warehouse layout, manifest, lock, recovery and readers (logmetrics.warehouse)."""
+"""Warehouse layout, manifest, lock, recovery and readers (warehouse, manifest, recovery)."""
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import os
+import pickle
 import threading
 import time
 from pathlib import Path
@@ -12,7 +14,10 @@ import polars as pl
 import pytest
 
 from logmetrics import warehouse as wh
-from logmetrics.errors import WarehouseError, WarehouseLocked
+from logmetrics.errors import InputError, WarehouseError, WarehouseLocked
+from logmetrics.manifest import Manifest, SourceState, load_manifest, locked, save_manifest
+from logmetrics.recovery import new_staging, recover
+from logmetrics.storage import LocalStorage
 
 D1, D2, D3 = dt.date(2022, 3, 1), dt.date(2022, 3, 2), dt.date(2022, 3, 3)
 UTC = dt.UTC
@@ -46,12 +51,12 @@ def _commit(
     """Write a chunk's parts and record its range in the manifest, as ingest does."""
     rejects = _no_rejects() if rejects is None else rejects
     wh.write_chunk_parts(root, source=source, start=start, end=end, hits=hits, rejects=rejects)
-    man = wh.load_manifest(root)
-    st = man.sources.setdefault(source, wh.SourceState(id=source, fingerprint="f", fp_len=1024))
+    man = load_manifest(LocalStorage(root))
+    st = man.sources.setdefault(source, SourceState(id=source, fingerprint="f", fp_len=1024))
     st.ranges.append([start, end, hits.height, rejects.height])
     st.offset = end
     st.path = f"/logs/{source}.log"
-    wh.save_manifest(root, man)
+    save_manifest(LocalStorage(root), man)
 
 
 def test_part_names_are_deterministic() -> None:
@@ -94,29 +99,30 @@ def test_uncommitted_parts_are_invisible_and_recovered(tmp_path: Path) -> None:
     stray = tmp_path / "hits" / "date=2022-03-01" / ".tmp-part-x"
     stray.write_bytes(b"half")
     assert wh.scan_hits(tmp_path, start=D1, end=D1).collect().height == 1
-    wh.recover(tmp_path)
+    recover(LocalStorage(tmp_path))
     names = sorted(os.listdir(tmp_path / "hits" / "date=2022-03-01"))
     assert names == [wh.part_name("aa", 0, 10)]
 
 
 def test_manifest_roundtrip_and_corruption(tmp_path: Path) -> None:
     """The manifest reads back what was saved; a corrupt one is a WarehouseError naming it."""
-    man = wh.Manifest()
-    man.sources["aa"] = wh.SourceState(id="aa", fingerprint="f", fp_len=1024, offset=7)
-    wh.save_manifest(tmp_path, man)
-    assert wh.load_manifest(tmp_path).sources["aa"].offset == 7
+    store = LocalStorage(tmp_path)
+    man = Manifest()
+    man.sources["aa"] = SourceState(id="aa", fingerprint="f", fp_len=1024, offset=7)
+    save_manifest(store, man)
+    assert load_manifest(store).sources["aa"].offset == 7
     (tmp_path / "manifest.json").write_text("{not json")
     with pytest.raises(WarehouseError, match="manifest.json: corrupt manifest"):
-        wh.load_manifest(tmp_path)
+        load_manifest(store)
 
 
 def test_lock_refuses_after_timeout(tmp_path: Path) -> None:
     """A second holder waits for the timeout, then gets WarehouseLocked naming the holder."""
-    with wh.locked(tmp_path):
+    with locked(LocalStorage(tmp_path)):
         t0 = time.monotonic()
         with (
             pytest.raises(WarehouseLocked, match=f"pid {os.getpid()}"),
-            wh.locked(tmp_path, timeout=0.3),
+            locked(LocalStorage(tmp_path), timeout=0.3),
         ):
             pass
         assert 0.3 <= time.monotonic() - t0 < 2
@@ -129,7 +135,7 @@ def test_lock_waits_for_release(tmp_path: Path) -> None:
     release = threading.Event()
 
     def holder() -> None:
-        with wh.locked(tmp_path):
+        with locked(LocalStorage(tmp_path)):
             held.set()
             release.wait(5)
 
@@ -137,7 +143,7 @@ def test_lock_waits_for_release(tmp_path: Path) -> None:
     t.start()
     held.wait(5)
     threading.Timer(0.3, release.set).start()
-    with wh.locked(tmp_path, timeout=5):
+    with locked(LocalStorage(tmp_path), timeout=5):
         pass
     t.join()
 
@@ -145,7 +151,8 @@ def test_lock_waits_for_release(tmp_path: Path) -> None:
 def test_pending_swap_is_read_and_rolled_forward(tmp_path: Path) -> None:
     """After the commit point, readers see staged partitions; recover() finishes the swap."""
     _commit(tmp_path, "aa", 0, 10, _hits("aa", [(D1, 0), (D2, 5)]))
-    staging = wh.new_staging(tmp_path)
+    store = LocalStorage(tmp_path)
+    staging = new_staging(store)
     wh.write_chunk_parts(
         tmp_path,
         source="aa",
@@ -157,14 +164,14 @@ def test_pending_swap_is_read_and_rolled_forward(tmp_path: Path) -> None:
         window=(D2, D2),
         outside=False,
     )
-    man = wh.load_manifest(tmp_path)
+    man = load_manifest(store)
     man.sources["aa"].ranges.append([0, 12, 2, 0])
     man.pending_swap = {"staging": staging, "hits": ["2022-03-02"], "rejects": []}
-    wh.save_manifest(tmp_path, man)  # commit point reached, then a "crash"
+    save_manifest(store, man)  # commit point reached, then a "crash"
     seen = wh.scan_hits(tmp_path, start=D1, end=D3).collect().sort("offset")
     assert seen.get_column("uri").to_list() == ["/aa/0", "/aa/6", "/aa/8"]
-    wh.recover(tmp_path)
-    assert wh.load_manifest(tmp_path).pending_swap is None
+    recover(store)
+    assert load_manifest(store).pending_swap is None
     assert not (tmp_path / staging).exists()
     again = wh.scan_hits(tmp_path, start=D1, end=D3).collect().sort("offset")
     assert again.get_column("uri").to_list() == ["/aa/0", "/aa/6", "/aa/8"]
@@ -201,9 +208,11 @@ def test_ingest_stats_counts_each_source_over_all_its_parts(tmp_path: Path) -> N
 
 
 def test_readers_need_a_warehouse(tmp_path: Path) -> None:
-    """Reading a directory that does not exist is a WarehouseError."""
-    with pytest.raises(WarehouseError, match="no such warehouse"):
-        wh.scan_hits(tmp_path / "missing", start=D1, end=D1)
+    """Reading where nothing was ever committed (no directory, or no manifest in it) is one
+    InputError naming the place."""
+    for where in (tmp_path / "missing", tmp_path):
+        with pytest.raises(InputError, match=f"{where}: no warehouse there"):
+            wh.scan_hits(where, start=D1, end=D1)
 
 
 def test_listed_parts_are_read_only_when_they_are_the_listed_files(tmp_path: Path) -> None:
@@ -275,13 +284,69 @@ def test_parts_of_earlier_versions_read_with_new_ones(tmp_path: Path) -> None:
     old = _hits("bb", [(D2, 0)]).drop("date")
     part = tmp_path / "hits" / f"date={D2.isoformat()}" / wh.part_name("bb", 0, 10)
     old.write_parquet(part, compression="zstd", compression_level=1, statistics=True)
-    man = wh.load_manifest(tmp_path)
-    st = man.sources.setdefault("bb", wh.SourceState(id="bb", fingerprint="f", fp_len=1024))
+    man = load_manifest(LocalStorage(tmp_path))
+    st = man.sources.setdefault("bb", SourceState(id="bb", fingerprint="f", fp_len=1024))
     st.ranges.append([0, 10, 1, 0])
     st.offset = 10
-    wh.save_manifest(tmp_path, man)
+    save_manifest(LocalStorage(tmp_path), man)
     got = wh.scan_hits(tmp_path, start=D1, end=D2).collect().sort("source", "offset")
     assert got.select("source", "uri", "status", "date").rows() == [
         ("aa", "/aa/0", 200, D1), ("aa", "/aa/5", 200, D2), ("bb", "/bb/0", 200, D2)
     ]  # fmt: skip
     assert got.schema["ts"] == pl.Datetime("us", "UTC") and got.schema["status"] == pl.Int16
+
+
+def test_an_open_warehouse_lists_committed_parts_and_reads_them(tmp_path: Path) -> None:
+    """open_warehouse() gives a handle that pickles (for Dask tasks); parts() lists the
+    committed parts of a date range (either end open) with their sizes, never an uncommitted
+    one; read() gives the chosen columns, null where a part lacks a header column."""
+    _commit(tmp_path, "aa", 0, 10, _hits("aa", [(D1, 0), (D2, 5)]))
+    _commit(tmp_path, "bb", 0, 10, _hits("bb", [(D2, 0), (D3, 4)], req_x_user=["u1", "u2"]))
+    wh.write_chunk_parts(
+        tmp_path, source="aa", start=10, end=20, hits=_hits("aa", [(D2, 10)]), rejects=_no_rejects()
+    )  # a crashed run's part: not committed
+    store = pickle.loads(pickle.dumps(wh.open_warehouse(tmp_path)))
+    parts = store.parts(end=D2)
+    assert [(p.date, p.key) for p in parts] == [
+        (D1, ("aa", 0, 10)), (D2, ("aa", 0, 10)), (D2, ("bb", 0, 10))
+    ]  # fmt: skip
+    assert all(p.size == (tmp_path / p.location).stat().st_size for p in parts)
+    assert [(p.date, p.key[0]) for p in store.parts(start=D3)] == [(D3, "bb")]
+    got = store.read(parts[1:], ["uri", "req_x_user", "cookie_sid", "date"])
+    assert got.rows() == [("/aa/5", None, None, D2), ("/bb/0", "u1", None, D2)]
+    assert store.last_change() == (tmp_path / "manifest.json").stat().st_mtime
+
+
+def test_a_part_that_is_not_as_listed_is_not_read(tmp_path: Path) -> None:
+    """A listed part whose size changed, or that is gone (a worker seeing another disk, or an
+    ingest that rewrote it), is one WarehouseError naming it; nothing is read."""
+    _commit(tmp_path, "aa", 0, 10, _hits("aa", [(D1, 0)]))
+    store = wh.open_warehouse(tmp_path)
+    (part,) = store.parts()
+    with pytest.raises(WarehouseError, match="part-aa-.*: not the file the client listed"):
+        store.read([dataclasses.replace(part, size=part.size + 1)])
+    (tmp_path / part.location).unlink()
+    with pytest.raises(WarehouseError, match="part-aa-.*: not found from .*every worker sees"):
+        store.read([part])
+
+
+def test_a_swap_that_empties_a_date_clears_it_at_the_commit_point(tmp_path: Path) -> None:
+    """A rebuild whose window holds a date nothing is staged for (its lines moved elsewhere):
+    once the manifest commits the swap, readers see nothing on that date, before and after the
+    swap is rolled forward; other dates keep their parts."""
+    _commit(tmp_path, "aa", 0, 10, _hits("aa", [(D1, 0), (D2, 5)]))
+    store = LocalStorage(tmp_path)
+    staging = new_staging(store)
+    man = load_manifest(store)
+    man.pending_swap = {
+        "staging": staging, "hits": ["2022-03-02"], "rejects": [],
+        "empty": {"hits": ["2022-03-02"], "rejects": []},
+    }  # fmt: skip
+    save_manifest(store, man)  # the commit point, then a "crash"
+    seen = wh.scan_hits(tmp_path, start=D1, end=D3).collect()
+    assert seen.get_column("uri").to_list() == ["/aa/0"]
+    recover(store)
+    assert load_manifest(store).pending_swap is None
+    assert sorted(os.listdir(tmp_path / "hits")) == ["date=2022-03-01"]
+    again = wh.scan_hits(tmp_path, start=D1, end=D3).collect()
+    assert again.get_column("uri").to_list() == ["/aa/0"]

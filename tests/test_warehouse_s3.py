@@ -28,13 +28,16 @@ import logmetrics.ingest
 from logmetrics import warehouse as wh
 from logmetrics.api import report_month
 from logmetrics.cli import main
-from logmetrics.cluster import run_in_warehouse
+from logmetrics.cluster import Marker, run_in_warehouse
 from logmetrics.config import Config
 from logmetrics.errors import WarehouseError
 from logmetrics.ingest import IngestSummary, ingest
+from logmetrics.manifest import load_manifest
+from logmetrics.storage import open_storage
 from tests.cluster_helpers import local_cluster
 from tests.fixture_month import ALLIES, FILES, LOGS, MONTH
 from tests.ingest_helpers import read_hits, read_rejects
+from tests.s3_server import moto_s3
 
 EPOCH = "1650000000"  # the reports' date, so stores ingested at different times compare
 BUCKET = "logmetrics-test"
@@ -48,27 +51,8 @@ CHUNK = 48 << 10
 @pytest.fixture(scope="module")
 def s3() -> Iterator[Any]:
     """A moto S3 server on a free port, with a bucket; the environment points s3fs at it."""
-    moto_server = pytest.importorskip(
-        "moto.server", reason="needs moto in server mode: pip install 'moto[server]'"
-    )
-    s3fs = pytest.importorskip("s3fs", reason="needs s3fs: pip install 'logmetrics[s3]'")
-    server = moto_server.ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    env = pytest.MonkeyPatch()
-    env.setenv("AWS_ENDPOINT_URL", f"http://{host}:{port}")
-    env.setenv("AWS_ACCESS_KEY_ID", "testing")
-    env.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-    env.setenv("AWS_DEFAULT_REGION", "us-east-1")
-    for var in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_ENDPOINT_URL_S3"):
-        env.delenv(var, raising=False)
-    try:
-        fs = s3fs.S3FileSystem(use_listings_cache=False, skip_instance_cache=True)
-        fs.mkdir(BUCKET)
+    with moto_s3(BUCKET) as fs:
         yield fs
-    finally:
-        env.undo()
-        server.stop()
 
 
 _prefixes = iter(range(10**6))
@@ -98,7 +82,7 @@ def _local_parts(root: Path) -> dict[str, bytes]:
 def _sources(where: str | Path) -> dict[str, dict[str, Any]]:
     keep = ("fingerprint", "fp_len", "generation", "offset", "lines", "check", "ranges")
     return {
-        sid: {k: getattr(s, k) for k in keep} for sid, s in wh.load_manifest(where).sources.items()
+        sid: {k: getattr(s, k) for k in keep} for sid, s in load_manifest(open_storage(where)).sources.items()
     }
 
 
@@ -189,12 +173,12 @@ def test_cli_reingest_adds_nothing_and_report_reads_s3(
     command writes the local report's files."""
     url, _ = s3_store
     before = _objects(s3, url)
-    manifest = wh.load_manifest(url).sources
+    manifest = load_manifest(open_storage(url)).sources
     assert main(["ingest", str(LOGS), "--warehouse", url, "--json"]) == 0
     again = json.loads(capsys.readouterr().out)
     assert again["lines_ingested"] == 0 and again["lines_rejected"] == 0
     assert again["files_skipped"] == 5 and again["files_new"] == 0
-    assert _objects(s3, url) == before and wh.load_manifest(url).sources == manifest
+    assert _objects(s3, url) == before and load_manifest(open_storage(url)).sources == manifest
     monkeypatch.setenv("SOURCE_DATE_EPOCH", EPOCH)
     out = tmp_path / "out"
     argv = ["report", "--month", MONTH, "--warehouse", url, "--allies", str(ALLIES),
@@ -295,11 +279,11 @@ def test_a_worker_that_does_not_reach_the_store_refuses_to_run(s3: Any, url: str
     """The ingest task's guard on an object store: no marker object where the client wrote it
     (another endpoint) -> one-line WarehouseError naming the warehouse; nothing runs."""
     ran: list[int] = []
-    marker = f"{url}/.staging/cluster-0123"
+    marker = Marker(open_storage(url), ".staging/cluster-0123")
     with pytest.raises(WarehouseError, match="every worker must reach the same object store"):
         run_in_warehouse(marker, ran.append, 1)
     assert not ran
-    s3.pipe_file(marker.split("://", 1)[1], b"client 1\n")
+    s3.pipe_file(f"{url.split('://', 1)[1]}/.staging/cluster-0123", b"client 1\n")
     run_in_warehouse(marker, ran.append, 1)
     assert ran == [1]
 
