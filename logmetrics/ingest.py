@@ -5,7 +5,10 @@ by the fingerprint of its first 1024 decompressed bytes, and parses only what th
 not hold yet, chunk by chunk (``chunk_bytes`` of complete lines). Each chunk is one task,
 ``run_chunk(ChunkTask) -> ChunkResult``, a top-level function that parses and writes its own
 deterministic part files; the parent commits the manifest in order. ``jobs > 1`` runs the tasks
-in that many threads; any ``concurrent.futures.Executor`` can be passed instead.
+in that many threads; any ``concurrent.futures.Executor`` can be passed instead. The steps:
+lock and recover (``recovery``), then per file identify its source and where to start
+(``ingest_plan``), submit its chunks, judge and commit their results in order, and for a
+rebuild swap at the end (``ingest_run``).
 
 Decisions an operator can rely on:
 
@@ -385,24 +388,12 @@ def ingest(
     try:
         with locked(storage, timeout=lock_timeout):
             manifest = recover(storage)
-            if early is not None:
-                ex: cf.Executor = early
-            elif executor is None:
-                ex = _make_executor(jobs, scheduler=scheduler, storage=storage, spec=spec)
-            else:
-                ex = executor
-            settings = Settings(
-                spec=spec, final=final,
-                chunk_bytes=chunk_bytes or (POOL_CHUNK_BYTES if local else CHUNK_BYTES),
-                # inline and thread runs share the chunk bytes; a caller's process pool
-                # re-reads plain chunks from the page cache (nothing big is pickled), while
-                # decompressed .gz content has to travel, and so does every chunk to a cluster
-                # (its workers need not see the logs)
-                send_data=isinstance(ex, _InlineExecutor | cf.ThreadPoolExecutor)
-                or scheduler is not None,
-                max_inflight=2 * (getattr(ex, "workers", jobs) if executor is None
-                                  else max(jobs, 2)),
-                commit_interval=commit_interval,
+            ex = early or executor or _make_executor(
+                jobs, scheduler=scheduler, storage=storage, spec=spec
+            )
+            settings = _settings(
+                ex, own=executor is None, local=local, cluster=scheduler is not None, jobs=jobs,
+                chunk_bytes=chunk_bytes, spec=spec, final=final, commit_interval=commit_interval,
                 window=rebuild, staging=new_staging(storage) if rebuild else None,
             )  # fmt: skip
             run = Run(
@@ -437,6 +428,29 @@ def _check_options(
         parse_address(scheduler)
         if executor is not None:
             raise ConfigError("ingest: give a scheduler or an executor, not both")
+
+
+def _settings(
+    ex: cf.Executor,
+    *,
+    own: bool,
+    local: bool,
+    cluster: bool,
+    jobs: int,
+    chunk_bytes: int | None,
+    **fixed: Any,
+) -> Settings:
+    """How the run feeds ``ex``: chunk size, whether tasks get the chunk's bytes, how many
+    tasks in flight (two per worker thread)."""
+    return Settings(
+        chunk_bytes=chunk_bytes or (POOL_CHUNK_BYTES if local else CHUNK_BYTES),
+        # inline and thread runs share the chunk bytes; a caller's process pool re-reads plain
+        # chunks from the page cache (nothing big is pickled), while decompressed .gz content
+        # has to travel, and so does every chunk to a cluster (its workers need not see the logs)
+        send_data=isinstance(ex, _InlineExecutor | cf.ThreadPoolExecutor) or cluster,
+        max_inflight=2 * (getattr(ex, "workers", jobs) if own else max(jobs, 2)),
+        **fixed,
+    )
 
 
 def _submitter(

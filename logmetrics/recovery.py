@@ -57,8 +57,11 @@ def recover(storage: Storage) -> Manifest:
         for name, (key, _) in files.items()
         if parse_part_name(name) not in committed
     ]
-    storage.delete(doomed + list(storage.list(STAGING)))
-    removed += len(doomed) + storage.tidy()
+    staged = list(storage.list(STAGING))
+    storage.delete(doomed + staged)
+    removed += len(doomed)
+    if doomed or staged:
+        removed += storage.tidy()  # the directories those leave empty
     if removed:
         log.info(
             "%s: removed %d uncommitted %s(s) left by an interrupted ingest",

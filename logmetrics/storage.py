@@ -6,12 +6,11 @@ paths relative to the warehouse's root (``manifest.json``, ``hits/date=2022-03-1
 
 What every store guarantees:
 
-- ``write`` and ``writing`` are atomic: a reader finds nothing, the old content or the new one.
-  Locally a temp file in the same directory is fsynced, renamed into place and its directory
-  fsynced, so this also holds after a power cut; in an object store it is one PUT.
-- ``create`` writes only if nothing is there yet (``O_EXCL``-like locally, ``If-None-Match: *``).
-- ``rename`` moves a key, or everything under a prefix, in one step; only a store whose
-  ``can_rename`` is true has it (object stores do not).
+- ``write`` and ``writing`` are atomic: a reader finds nothing, the old content or the new one
+  (locally: temp file, fsync, rename, directory fsync, also safe from power cuts; else a PUT).
+  ``create`` writes only if nothing is there (a hard link locally, ``If-None-Match: *``).
+- ``rename`` moves a key, or everything under a prefix, in one step: only where
+  ``can_rename`` (object stores cannot).
 - ``lock`` lets one holder in at a time. Locally ``fcntl.flock`` (the kernel releases it when
   the holder dies, even on SIGKILL); in an object store an object created only if absent and
   deleted when done: nothing releases a killed holder's, so the error names it.
@@ -498,26 +497,25 @@ class ObjectStorage:
             if v.get("type") != "directory" and (k == base or k.startswith(base + "/"))
         }
 
-    def read(self, key: str) -> bytes | None:
+    def _get(self, key: str, fn: Callable[[str], Any]) -> Any:
+        """``fn`` of the object's key, None if there is no such object."""
         with self.io("read", key):
             try:
-                return bytes(self.fs.cat_file(self._key(key)))
+                return fn(self._key(key))
             except FileNotFoundError:
                 return None
+
+    def read(self, key: str) -> bytes | None:
+        data = self._get(key, self.fs.cat_file)
+        return None if data is None else bytes(data)
 
     def size(self, key: str) -> int | None:
-        with self.io("read", key):
-            try:
-                return int(self.fs.size(self._key(key)))
-            except FileNotFoundError:
-                return None
+        size = self._get(key, self.fs.size)
+        return None if size is None else int(size)
 
     def modified(self, key: str) -> float | None:
-        with self.io("read", key):
-            try:
-                return float(self.fs.modified(self._key(key)).timestamp())
-            except FileNotFoundError:
-                return None
+        stamp = self._get(key, self.fs.modified)
+        return None if stamp is None else float(stamp.timestamp())
 
     def write(self, key: str, data: bytes) -> None:
         """One PUT: the object is absent, the old one or complete, never partial."""
@@ -609,12 +607,3 @@ def open_storage(where: str | Path | Storage) -> Storage:
         return ObjectStorage(str(where))
     return LocalStorage(Path(where))
 
-
-__all__ = [
-    "OBJECT_PROTOCOLS",
-    "LocalStorage",
-    "ObjectStorage",
-    "Storage",
-    "io_reason",
-    "open_storage",
-]
