@@ -1,7 +1,8 @@
 """polars, imported where it is first used instead of where a module is imported.
 
-Why: ``import polars`` costs 0.15-0.3 s of one core, and the parse of the usual formats does
-not need it (it builds Arrow arrays). Modules that serve the ingest and the report (formats,
+Why: ``import polars`` costs 0.15-0.3 s of one core, most of a small ingest's start-up, and an
+ingest of the usual formats never needs it (the parse builds Arrow arrays and pyarrow writes
+the Parquet parts). Modules that an ingest imports but that also serve the report (formats,
 parse, localtime) bind ``pl`` to a ``LazyModule``; its first attribute
 access imports polars and puts the real module in the importing module's globals, so later
 accesses cost nothing.

@@ -40,8 +40,8 @@ from typing import Any
 
 from . import __version__
 from .errors import ClusterError, ConfigError, LogmetricsError, WarehouseError
+from .layout import STAGING
 from .storage import Storage
-from .warehouse import STAGING
 
 log = logging.getLogger(__name__)
 

@@ -71,7 +71,7 @@ import numpy as np
 import pyarrow as pa
 
 from . import formats, parse, sources
-from . import warehouse as wh
+from . import parts as wh  # the chunk task writes its parts with ``wh.write_chunk_parts``
 from .cluster import parse_address
 from .config import Config
 from .errors import ConfigError, IngestRefused, InputError, LogmetricsError
@@ -88,6 +88,7 @@ from .ingest_run import (
     run_files,
     save,
 )
+from .layout import require_rename, warehouse_storage
 from .manifest import locked
 from .recovery import discard_staging, new_staging, recover
 from .sources import Chunk
@@ -375,9 +376,9 @@ def ingest(
     """
     t0 = time.monotonic()
     _check_options(jobs, chunk_bytes, rebuild, scheduler, executor)
-    storage = wh.Warehouse.at(warehouse).storage
+    storage = warehouse_storage(warehouse)
     if rebuild is not None:
-        wh.require_rename(storage)  # refused on an object store, before anything is touched
+        require_rename(storage)  # refused on an object store, before anything is touched
     spec = log_format or config.log_format
     _compiled(spec)  # a bad format fails before anything is touched
     files = sources.discover(paths)

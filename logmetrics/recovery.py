@@ -26,9 +26,7 @@ import uuid
 from collections.abc import Iterable
 
 from .errors import LogmetricsError, WarehouseError
-from .manifest import Manifest, PartKey, load_manifest, save_manifest
-from .storage import Storage
-from .warehouse import (
+from .layout import (
     HITS,
     REJECTS,
     STAGING,
@@ -39,6 +37,8 @@ from .warehouse import (
     require_rename,
     stored_parts,
 )
+from .manifest import Manifest, PartKey, load_manifest, save_manifest
+from .storage import Storage
 
 log = logging.getLogger(__name__)
 

@@ -1,57 +1,34 @@
-"""The Parquet warehouse: its layout, the parts a chunk writes, and the readers.
+"""The warehouse's readers: the committed parts of a date range, read into polars frames.
 
-Layout (docs/design.md)::
+``open_warehouse`` turns a ``--warehouse`` value (a path or URL) into a ``Warehouse``, which
+pickles, so it travels to Dask workers. ``Warehouse.parts`` lists the committed parts of a date
+range: only those the manifest lists, so a crashed run's leftovers are never read (a rebuild
+swap committed but not finished is honoured: see ``recovery``). ``Warehouse.read`` reads a list
+of parts into one frame, after checking each still has its listed size (a worker that sees
+another disk or endpoint fails instead of reading something else). ``scan_hits``,
+``scan_rejects`` and ``ingest_stats`` do the same from a path or URL.
 
-    WAREHOUSE/
-      hits/date=YYYY-MM-DD/part-<source>-<start>-<end>.parquet     # local date of the hit
-      rejects/date=YYYY-MM-DD/part-<source>-<start>-<end>.parquet  # dated by the line's text
-      manifest.json                                                # committed after the data
-      .lock                                                        # held by a running ingest
-      .staging/<run>/                                              # a rebuild being prepared
-
-Dates are in the configured time zone. ``<source>`` is the source id (hex), ``<start>-<end>``
-the decompressed byte range of the chunk (zero-padded), so a re-run or a retried task rewrites
-the same names instead of adding copies. The same layout lives in a directory or an object
-store: every file goes through a ``storage.Storage``, nothing here asks which one it is.
-
-Writing. A chunk task writes one part per date of its hits and of its rejects
-(``write_chunk_parts``), each atomically; the manifest (``manifest``), written after them by
-the ingest, is the commit point. A rejected line is dated by the timestamp in its own text, else
-by its neighbours' (see ``ingest.date_rejects``), so a re-run writes the same parts and a
-rebuild can replace a date's rejects together with its hits.
-
-Reading. ``open_warehouse`` turns a ``--warehouse`` value into a ``Warehouse`` (it pickles, so
-it travels to Dask workers); ``Warehouse.parts`` lists the committed parts of a date range,
-only those the manifest lists, so a crashed run's leftovers are never read (a rebuild swap
-committed but not finished is honoured); ``Warehouse.read`` reads a list of parts into one
-frame, after checking each still has its listed size. ``scan_hits``, ``scan_rejects`` and
-``ingest_stats`` do the same from a path or URL.
+The layout is ``layout``'s, the writing ``parts``' (an ingest imports those, not polars).
+Polars reads each part at its ``Storage.location`` with the store's ``storage_options``.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import functools
-import re
 import socket
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
-import numpy as np
 import polars as pl
-import pyarrow as pa
-import pyarrow.parquet as pq
 
-from .errors import ConfigError, InputError, WarehouseError
+from .errors import InputError, WarehouseError
 from .formats import HEAD_TYPES, REJECTS_TYPES, TAIL_TYPES, polars_type
-from .manifest import MANIFEST, Manifest, PartKey, has_manifest, load_manifest
+from .layout import HITS, REJECTS, Part, committed_parts, warehouse_storage
+from .manifest import MANIFEST, Manifest, has_manifest, load_manifest
 from .storage import Storage, open_storage
-
-HITS = "hits"
-REJECTS = "rejects"
-STAGING = ".staging"
 
 #: The hits columns every reader can rely on (``date`` comes from the partition directory),
 #: and the rejects columns.
@@ -62,209 +39,6 @@ REJECTS_SCHEMA: dict[str, pl.DataType] = {c: polars_type(t) for c, t in REJECTS_
 _SCHEMAS = {HITS: HITS_SCHEMA, REJECTS: REJECTS_SCHEMA}
 
 _EXTRA_PREFIXES = ("req_", "resp_", "cookie_")
-_PART = re.compile(r"^part-([0-9a-f]+)-(\d+)-(\d+)\.parquet$")
-_DATE_DIR = re.compile(r"^date=(\d{4}-\d{2}-\d{2})$")
-_EPOCH = dt.date(1970, 1, 1)
-
-
-def part_name(source: str, start: int, end: int) -> str:
-    """Deterministic part file name for a source's byte range (a re-run overwrites, never adds)."""
-    return f"part-{source}-{start:013d}-{end:013d}.parquet"
-
-
-def parse_part_name(name: str) -> PartKey | None:
-    m = _PART.match(name)
-    return (m.group(1), int(m.group(2)), int(m.group(3))) if m else None
-
-
-def partition(kind: str, day: dt.date | str) -> str:
-    """The key of a date partition: ``hits/date=2022-03-10``."""
-    return f"{kind}/date={day if isinstance(day, str) else day.isoformat()}"
-
-
-def require_rename(storage: Storage) -> None:
-    """A rebuild swaps partitions by renames: refused (ConfigError) where the store has none."""
-    if not storage.can_rename:
-        raise ConfigError(
-            f"--rebuild: {storage.url}: rebuilding is not supported on {storage.description} "
-            "(it swaps partitions by renames); rebuild into a local warehouse and copy it to a "
-            "new prefix"
-        )
-
-
-# --- writing a chunk's parts (runs in the task's thread or worker) ---------------------------
-
-#: How every part is written, by pyarrow's writer: zstd level 1 (3x faster to write than the
-#: default level, ~15% larger); dictionary encoding for text and status (it costs no more time
-#: than plain text and halves most text columns: few distinct values, or a few thousand
-#: repeated ones); plain numbers and times, with statistics (readers other than logmetrics can
-#: skip row groups by them). No Arrow schema is stored: every reader maps the Parquet types
-#: themselves (the parse's string views stay an in-memory detail).
-PLAIN_COLUMNS = ("ts", "bytes", "request_time", "offset", "line_no", "ingested_at")
-STATISTICS_COLUMNS = ("ts", "status", "bytes", "request_time", "offset", "line_no", "ingested_at")
-
-
-def write_parquet(table: pa.Table, where: str | IO[bytes]) -> None:
-    """Write one part (pyarrow writes without holding the GIL, so ``--jobs`` threads overlap)."""
-    names = table.column_names
-    pq.write_table(
-        table, where, compression="zstd", compression_level=1, store_schema=False,
-        use_dictionary=[c for c in names if c not in PLAIN_COLUMNS],
-        write_statistics=[c for c in names if c in STATISTICS_COLUMNS],
-    )  # fmt: skip
-
-
-def _as_table(frame: pa.Table | pl.DataFrame) -> pa.Table:
-    if isinstance(frame, pa.Table):
-        return frame
-    return frame.to_arrow(compat_level=pl.CompatLevel.newest())
-
-
-def column_values(column: pa.ChunkedArray, dtype: Any) -> Any:
-    """A fixed-width Arrow column's values as one numpy array (nulls hold arbitrary values).
-
-    Why not ``to_numpy()``: for a chunked column pyarrow imports pandas (~0.3 s) to do it.
-    """
-    size = np.dtype(dtype).itemsize
-    parts = [np.frombuffer(c.buffers()[1], dtype, len(c), c.offset * size)
-             for c in column.chunks if len(c)]  # fmt: skip
-    if len(parts) == 1:
-        return parts[0]
-    return np.concatenate(parts) if parts else np.zeros(0, dtype)
-
-
-def _by_date(table: pa.Table) -> list[tuple[dt.date, pa.Table]]:
-    """Split on the ``date`` column (dropped), keeping each date's rows in order.
-
-    A time-ordered log's chunk holds runs of one or two dates: each run is a slice (no
-    copying); the runs of a date that comes back (lines logged out of order around midnight)
-    are concatenated, still without copying or pyarrow.compute.
-    """
-    col = table.column("date")
-    if col.null_count:
-        raise ValueError("write_chunk_parts: rows without a date")
-    days = column_values(col, np.int32)
-    table = table.drop_columns(["date"])
-    bounds = [0, *(np.flatnonzero(np.diff(days)) + 1).tolist(), len(days)]
-    runs: dict[int, list[pa.Table]] = {}
-    for a, b in zip(bounds[:-1], bounds[1:], strict=False):
-        if b > a:
-            runs.setdefault(int(days[a]), []).append(table.slice(a, b - a))
-    return [
-        (_EPOCH + dt.timedelta(days=day), parts[0] if len(parts) == 1 else
-         pa.concat_tables(parts))
-        for day, parts in runs.items()
-    ]  # fmt: skip
-
-
-def write_chunk_parts(
-    warehouse: str | Path | Storage,
-    *,
-    source: str,
-    start: int,
-    end: int,
-    hits: pa.Table | pl.DataFrame,
-    rejects: pa.Table | pl.DataFrame,
-    staging: str | None = None,
-    window: tuple[dt.date, dt.date] | None = None,
-    outside: bool = True,
-) -> tuple[int, int, list[str]]:
-    """Write one chunk's hits and rejects as one part per date; (hits, rejects, dates).
-
-    Both tables (or polars frames) carry a ``date`` column, which becomes the partition. For
-    a rebuild, dates inside ``window`` go to the ``staging`` area, and the others to the live
-    partitions only if ``outside`` (content the warehouse never had), else they are dropped.
-    """
-    storage = open_storage(warehouse)
-    if staging is not None or window is not None:
-        require_rename(storage)
-    name = part_name(source, start, end)
-    written = {HITS: 0, REJECTS: 0}
-    dates: set[str] = set()
-    for kind, frame in ((HITS, hits), (REJECTS, rejects)):
-        table = _as_table(frame)
-        if not table.num_rows:
-            continue
-        for day, part in _by_date(table):
-            if window is not None and window[0] <= day <= window[1]:
-                assert staging is not None
-                key = f"{staging}/{partition(kind, day)}/{name}"
-            elif outside:
-                key = f"{partition(kind, day)}/{name}"
-            else:
-                continue
-            with storage.writing(key) as target:
-                write_parquet(part, target)
-            written[kind] += part.num_rows
-            if kind == HITS:
-                dates.add(day.isoformat())
-    return written[HITS], written[REJECTS], sorted(dates)
-
-
-# --- committed parts --------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Part:
-    """One committed part: its local date, (source, start, end), its key inside the warehouse
-    (``hits/date=…/part-….parquet``) and its size in bytes when it was listed."""
-
-    date: dt.date
-    key: PartKey
-    location: str
-    size: int
-
-
-def stored_parts(storage: Storage, prefix: str) -> dict[dt.date, dict[str, tuple[str, int]]]:
-    """Every part file under ``prefix`` (``hits``, or a staging area's ``…/hits``), committed
-    or not: date -> file name -> (key, size)."""
-    out: dict[dt.date, dict[str, tuple[str, int]]] = {}
-    for key, size in storage.list(prefix).items():
-        directory, _, name = key[len(prefix) + 1 :].partition("/")
-        m = _DATE_DIR.match(directory)
-        if m and parse_part_name(name) is not None:
-            out.setdefault(dt.date.fromisoformat(m.group(1)), {})[name] = (key, size)
-    return out
-
-
-def _partitions(
-    storage: Storage, kind: str, manifest: Manifest
-) -> dict[dt.date, dict[str, tuple[str, int]]]:
-    """The part files a reader should use, per date, honouring a committed but unfinished swap:
-    a date being swapped reads its staged partition until that is moved into place."""
-    days = stored_parts(storage, kind)
-    swap = manifest.pending_swap
-    if swap:
-        staged = stored_parts(storage, f"{swap['staging']}/{kind}")
-        cleared = set(swap.get("empty", {}).get(kind, []))
-        for d in swap.get(kind, []):
-            day = dt.date.fromisoformat(d)
-            if d in cleared:
-                days.pop(day, None)
-            elif day in staged:
-                days[day] = staged[day]
-    return days
-
-
-def committed_parts(
-    storage: Storage,
-    kind: str,
-    *,
-    manifest: Manifest,
-    start: dt.date | None = None,
-    end: dt.date | None = None,
-) -> list[Part]:
-    """The parts of ``kind`` the manifest lists, with dates in [start, end], in date order."""
-    committed = manifest.committed()
-    out = []
-    for day, files in sorted(_partitions(storage, kind, manifest).items()):
-        if (start is not None and day < start) or (end is not None and day > end):
-            continue
-        for name, (key, size) in sorted(files.items()):
-            pk = parse_part_name(name)
-            if pk in committed:
-                out.append(Part(day, pk, key, size))
-    return out
 
 
 # --- reading ------------------------------------------------------------------------------------
@@ -344,12 +118,7 @@ class Warehouse:
     def at(cls, where: str | Path | Storage | Warehouse) -> Warehouse:
         """The warehouse a ``--warehouse`` value names (nothing read yet); a URL of an
         unsupported protocol, or without its driver, is a ConfigError."""
-        if isinstance(where, Warehouse):
-            return where
-        try:
-            return cls(open_storage(where))
-        except ConfigError as exc:
-            raise ConfigError(f"--warehouse: {exc}") from None
+        return where if isinstance(where, Warehouse) else cls(warehouse_storage(where))
 
     def __str__(self) -> str:
         return self.storage.url
@@ -503,21 +272,11 @@ __all__ = [
     "HITS_SCHEMA",
     "REJECTS",
     "REJECTS_SCHEMA",
-    "STAGING",
     "Part",
     "Warehouse",
-    "column_values",
-    "committed_parts",
     "ingest_stats",
     "open_warehouse",
-    "part_name",
-    "parse_part_name",
-    "partition",
-    "require_rename",
     "scan_hits",
     "scan_listed",
     "scan_rejects",
-    "stored_parts",
-    "write_chunk_parts",
-    "write_parquet",
 ]

@@ -13,6 +13,7 @@ from pathlib import Path
 import polars as pl
 import pytest
 
+from logmetrics import layout, parts
 from logmetrics import warehouse as wh
 from logmetrics.errors import InputError, WarehouseError, WarehouseLocked
 from logmetrics.manifest import Manifest, SourceState, load_manifest, locked, save_manifest
@@ -50,7 +51,7 @@ def _commit(
 ) -> None:
     """Write a chunk's parts and record its range in the manifest, as ingest does."""
     rejects = _no_rejects() if rejects is None else rejects
-    wh.write_chunk_parts(root, source=source, start=start, end=end, hits=hits, rejects=rejects)
+    parts.write_chunk_parts(root, source=source, start=start, end=end, hits=hits, rejects=rejects)
     man = load_manifest(LocalStorage(root))
     st = man.sources.setdefault(source, SourceState(id=source, fingerprint="f", fp_len=1024))
     st.ranges.append([start, end, hits.height, rejects.height])
@@ -61,10 +62,10 @@ def _commit(
 
 def test_part_names_are_deterministic() -> None:
     """A (source, range) always maps to the same part name, which parses back."""
-    name = wh.part_name("ab12", 0, 4096)
+    name = layout.part_name("ab12", 0, 4096)
     assert name == "part-ab12-0000000000000-0000000004096.parquet"
-    assert wh.parse_part_name(name) == ("ab12", 0, 4096)
-    assert wh.parse_part_name(".tmp-" + name) is None
+    assert layout.parse_part_name(name) == ("ab12", 0, 4096)
+    assert layout.parse_part_name(".tmp-" + name) is None
 
 
 def test_scan_prunes_dates_and_fills_missing_columns(tmp_path: Path) -> None:
@@ -93,7 +94,7 @@ def test_uncommitted_parts_are_invisible_and_recovered(tmp_path: Path) -> None:
     """Parts the manifest does not list are never read, and recover() deletes them."""
     _commit(tmp_path, "aa", 0, 10, _hits("aa", [(D1, 0)]))
     # a crashed run: a part beyond the committed range, and a temp file
-    wh.write_chunk_parts(
+    parts.write_chunk_parts(
         tmp_path, source="aa", start=10, end=20, hits=_hits("aa", [(D1, 10)]), rejects=_no_rejects()
     )
     stray = tmp_path / "hits" / "date=2022-03-01" / ".tmp-part-x"
@@ -101,7 +102,7 @@ def test_uncommitted_parts_are_invisible_and_recovered(tmp_path: Path) -> None:
     assert wh.scan_hits(tmp_path, start=D1, end=D1).collect().height == 1
     recover(LocalStorage(tmp_path))
     names = sorted(os.listdir(tmp_path / "hits" / "date=2022-03-01"))
-    assert names == [wh.part_name("aa", 0, 10)]
+    assert names == [layout.part_name("aa", 0, 10)]
 
 
 def test_manifest_roundtrip_and_corruption(tmp_path: Path) -> None:
@@ -153,7 +154,7 @@ def test_pending_swap_is_read_and_rolled_forward(tmp_path: Path) -> None:
     _commit(tmp_path, "aa", 0, 10, _hits("aa", [(D1, 0), (D2, 5)]))
     store = LocalStorage(tmp_path)
     staging = new_staging(store)
-    wh.write_chunk_parts(
+    parts.write_chunk_parts(
         tmp_path,
         source="aa",
         start=0,
@@ -240,12 +241,12 @@ def test_listed_parts_are_read_only_when_they_are_the_listed_files(tmp_path: Pat
 def test_each_date_part_holds_that_dates_lines_in_file_order(tmp_path: Path, days) -> None:
     """A chunk's hits land in one part per date, each with exactly its lines in file order."""
     rows = [(d, 10 * i) for i, d in enumerate(days)]
-    n_hits, _, dates = wh.write_chunk_parts(
+    n_hits, _, dates = parts.write_chunk_parts(
         tmp_path, source="aa", start=0, end=99, hits=_hits("aa", rows), rejects=_no_rejects()
     )
     assert n_hits == len(days) and sorted(dates) == sorted({d.isoformat() for d in days})
     for day in set(days):
-        part = tmp_path / "hits" / f"date={day.isoformat()}" / wh.part_name("aa", 0, 99)
+        part = tmp_path / "hits" / f"date={day.isoformat()}" / layout.part_name("aa", 0, 99)
         got = pl.read_parquet(part, hive_partitioning=False)
         assert "date" not in got.columns
         assert got.get_column("offset").to_list() == [o for d, o in rows if d == day]
@@ -260,8 +261,8 @@ def test_parts_carry_plain_parquet_types_and_encode_by_column(tmp_path: Path) ->
 
     rows = [(D1, 10 * i) for i in range(200)]
     hits = _hits("aa", rows, user_agent=["Mozilla/5.0 (same for everyone)"] * 200)
-    wh.write_chunk_parts(tmp_path, source="aa", start=0, end=9, hits=hits, rejects=_no_rejects())
-    part = tmp_path / "hits" / f"date={D1.isoformat()}" / wh.part_name("aa", 0, 9)
+    parts.write_chunk_parts(tmp_path, source="aa", start=0, end=9, hits=hits, rejects=_no_rejects())
+    part = tmp_path / "hits" / f"date={D1.isoformat()}" / layout.part_name("aa", 0, 9)
     f = pq.ParquetFile(part)
     assert f.schema_arrow.field("ts").type == pa.timestamp("us", "UTC")
     assert f.schema_arrow.field("status").type == pa.int16()
@@ -282,7 +283,7 @@ def test_parts_of_earlier_versions_read_with_new_ones(tmp_path: Path) -> None:
     parts as one dataset."""
     _commit(tmp_path, "aa", 0, 10, _hits("aa", [(D1, 0), (D2, 5)]))
     old = _hits("bb", [(D2, 0)]).drop("date")
-    part = tmp_path / "hits" / f"date={D2.isoformat()}" / wh.part_name("bb", 0, 10)
+    part = tmp_path / "hits" / f"date={D2.isoformat()}" / layout.part_name("bb", 0, 10)
     old.write_parquet(part, compression="zstd", compression_level=1, statistics=True)
     man = load_manifest(LocalStorage(tmp_path))
     st = man.sources.setdefault("bb", SourceState(id="bb", fingerprint="f", fp_len=1024))
@@ -302,17 +303,17 @@ def test_an_open_warehouse_lists_committed_parts_and_reads_them(tmp_path: Path) 
     one; read() gives the chosen columns, null where a part lacks a header column."""
     _commit(tmp_path, "aa", 0, 10, _hits("aa", [(D1, 0), (D2, 5)]))
     _commit(tmp_path, "bb", 0, 10, _hits("bb", [(D2, 0), (D3, 4)], req_x_user=["u1", "u2"]))
-    wh.write_chunk_parts(
+    parts.write_chunk_parts(
         tmp_path, source="aa", start=10, end=20, hits=_hits("aa", [(D2, 10)]), rejects=_no_rejects()
     )  # a crashed run's part: not committed
     store = pickle.loads(pickle.dumps(wh.open_warehouse(tmp_path)))
-    parts = store.parts(end=D2)
-    assert [(p.date, p.key) for p in parts] == [
+    listed = store.parts(end=D2)
+    assert [(p.date, p.key) for p in listed] == [
         (D1, ("aa", 0, 10)), (D2, ("aa", 0, 10)), (D2, ("bb", 0, 10))
     ]  # fmt: skip
-    assert all(p.size == (tmp_path / p.location).stat().st_size for p in parts)
+    assert all(p.size == (tmp_path / p.location).stat().st_size for p in listed)
     assert [(p.date, p.key[0]) for p in store.parts(start=D3)] == [(D3, "bb")]
-    got = store.read(parts[1:], ["uri", "req_x_user", "cookie_sid", "date"])
+    got = store.read(listed[1:], ["uri", "req_x_user", "cookie_sid", "date"])
     assert got.rows() == [("/aa/5", None, None, D2), ("/bb/0", "u1", None, D2)]
     assert store.last_change() == (tmp_path / "manifest.json").stat().st_mtime
 

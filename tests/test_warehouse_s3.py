@@ -25,6 +25,7 @@ import pytest
 from polars.testing import assert_frame_equal
 
 import logmetrics.ingest
+from logmetrics import layout, parts
 from logmetrics import warehouse as wh
 from logmetrics.api import report_month
 from logmetrics.cli import main
@@ -230,13 +231,13 @@ def test_a_part_an_ingest_never_committed_is_not_read(
     stray = hits.filter(pl.col("date") == dt.date(2022, 3, 15)).with_columns(
         pl.lit("00ff00ff00ff00ff").alias("source")
     )
-    n, _, dates = wh.write_chunk_parts(
+    n, _, dates = parts.write_chunk_parts(
         url, source="00ff00ff00ff00ff", start=0, end=4096,
         hits=stray, rejects=stray.clear().select("date"),
     )  # fmt: skip
     assert n > 0 and dates == ["2022-03-15"]
     key = (
-        f"{url.split('://', 1)[1]}/hits/date=2022-03-15/{wh.part_name('00ff00ff00ff00ff', 0, 4096)}"
+        f"{url.split('://', 1)[1]}/hits/date=2022-03-15/{layout.part_name('00ff00ff00ff00ff', 0, 4096)}"
     )
     assert s3.exists(key)
     assert_frame_equal(read_hits(url), hits)  # type: ignore[arg-type]
