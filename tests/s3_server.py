@@ -27,6 +27,8 @@ def moto_s3(bucket: str) -> Iterator[Any]:
     env.setenv("AWS_DEFAULT_REGION", "us-east-1")
     for var in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_ENDPOINT_URL_S3"):
         env.delenv(var, raising=False)
+    # logmetrics' stores share s3fs' cached filesystems: none may keep another server's endpoint
+    s3fs.S3FileSystem.clear_instance_cache()
     try:
         fs = s3fs.S3FileSystem(use_listings_cache=False, skip_instance_cache=True)
         fs.mkdir(bucket)
@@ -34,3 +36,4 @@ def moto_s3(bucket: str) -> Iterator[Any]:
     finally:
         env.undo()
         server.stop()
+        s3fs.S3FileSystem.clear_instance_cache()
