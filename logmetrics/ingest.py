@@ -72,7 +72,7 @@ import pyarrow as pa
 
 from . import formats, parse, sources
 from . import parts as wh  # the chunk task writes its parts with ``wh.write_chunk_parts``
-from .cluster import parse_address
+from .cluster import dask_executor, parse_address
 from .config import Config
 from .errors import ConfigError, IngestRefused, InputError, LogmetricsError
 from .ingest_run import (
@@ -321,9 +321,7 @@ def _make_executor(
     spec: str | None = None,
 ) -> cf.Executor:
     if scheduler is not None:
-        from .cluster import dask_executor  # only now: Dask is an optional extra
-
-        return dask_executor(scheduler, storage=storage)
+        return dask_executor(scheduler, storage=storage)  # imports Dask (an optional extra)
     if jobs == 1:
         return _InlineExecutor()
     return _start_pool(jobs, spec)
