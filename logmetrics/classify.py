@@ -122,18 +122,15 @@ def label_hits(hits: pl.DataFrame, *, config: Config) -> pl.DataFrame:
     hits = normalize_users(hits)
 
     # Rules depend only on (method, path, status): decide each distinct request once, then
-    # join back; a month has far fewer distinct requests than hits.
-    requests = hits.select("method", "path", "status").unique()
-    requests = requests.with_columns(_rule_exprs(config)).select(
-        "method", "path", "status", "_event", "_page_candidate"
+    # join back; a day has far fewer distinct requests than hits. Only the three key columns
+    # go through the join (it copies what it carries): the verdicts are then added alongside.
+    keys = hits.select("method", "path", "status")
+    requests = keys.unique().with_columns(_rule_exprs(config))
+    verdicts = keys.join(
+        requests, on=list(keys.columns), how="left", nulls_equal=True, maintain_order="left"
     )
-    hits = hits.join(
-        requests,
-        on=["method", "path", "status"],
-        how="left",
-        nulls_equal=True,
-        maintain_order="left",
-    )
+    hits = hits.with_columns(verdicts.get_column("_event"), verdicts.get_column("_page_candidate"))
+    del keys, verdicts
 
     human = ~pl.col("is_bot")
     local = local_times(hits.get_column("ts"), config.timezone)
@@ -185,26 +182,34 @@ INTERACTION_COLUMNS = (
 )  # fmt: skip
 
 
+def is_interaction() -> pl.Expr:
+    """A labelled hit that counts: a human's page view or event."""
+    return ~pl.col("is_bot") & (pl.col("is_pageview") | pl.col("event").is_not_null())
+
+
 def interactions(labelled: pl.DataFrame) -> pl.DataFrame:
     """Keep the human interaction hits (page views + events) with the interactions-frame columns,
     adding ``visitor``: the user, or ``anon:<ip>|<user agent>`` for anonymous hits."""
     needed = {*INTERACTION_COLUMNS, "remote_addr", "is_bot"} - {"visitor"}
-    kept = labelled.select([c for c in labelled.columns if c in needed]).filter(
-        ~pl.col("is_bot") & (pl.col("is_pageview") | pl.col("event").is_not_null())
-    )
+    kept = labelled.select([c for c in labelled.columns if c in needed]).filter(is_interaction())
     # built after the filter: most hits (assets, bots) never need a visitor key
-    visitor = (
-        pl.when(pl.col("user").is_not_null())
-        .then(pl.col("user"))
-        .otherwise(
-            pl.concat_str(
-                [
-                    pl.lit("anon:"),
-                    pl.col("remote_addr").fill_null(""),
-                    pl.lit("|"),
-                    pl.col("user_agent").fill_null(""),
-                ]
-            )
-        )
+    return kept.with_columns(_visitor().alias("visitor")).select(INTERACTION_COLUMNS)
+
+
+def _visitor() -> pl.Expr:
+    """The user, or ``anon:<ip>|<user agent>`` for anonymous hits."""
+    anonymous = pl.concat_str(
+        [
+            pl.lit("anon:"),
+            pl.col("remote_addr").fill_null(""),
+            pl.lit("|"),
+            pl.col("user_agent").fill_null(""),
+        ]
     )
-    return kept.with_columns(visitor.alias("visitor")).select(INTERACTION_COLUMNS)
+    return pl.when(pl.col("user").is_not_null()).then(pl.col("user")).otherwise(anonymous)
+
+
+def visitors(hits: pl.DataFrame, *, config: Config) -> pl.Series:
+    """The visitor key ``interactions`` gives each of these (unlabelled) hits."""
+    users = hits.select(_user_expr(config, hits.columns).alias("user"), "remote_addr", "user_agent")
+    return normalize_users(users).select(_visitor()).to_series()

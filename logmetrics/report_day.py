@@ -17,7 +17,7 @@ from typing import Any
 
 import polars as pl
 
-from .classify import interactions, label_hits
+from .classify import interactions, is_interaction, label_hits, visitors
 from .config import Config
 from .insights import PAGE_COUNTS, page_counts, session_agents
 from .metrics import component_names, components, zero_components
@@ -32,7 +32,7 @@ _LAST = pl.Schema({"user": pl.Utf8(), "last_local_ts": pl.Datetime("us")})
 
 @dataclass(frozen=True)
 class DayCounts:
-    """What one local day adds to its month."""
+    """What one local day (or one group of its visitors) adds to its month."""
 
     day: dt.date
     #: local date − ``day``, in days, over the hits read: {0} when the store's dates are the
@@ -46,9 +46,10 @@ class DayCounts:
     interaction_hits: int
     #: components (metrics.components) over every visitor of the day
     totals: dict[str, int]
-    #: distinct visitor keys and distinct user names: the month counts them across days
-    visitors: pl.Series
+    #: distinct user names, and distinct (remote_addr, user_agent) of anonymous visitors (nulls
+    #: as ""): the month counts its visitors across days
     users: pl.Series
+    anonymous: pl.DataFrame
     #: human hits of users the allies table does not know: user, hits, sessions, last_seen
     unknown: pl.DataFrame
     #: known users' components, one row per user
@@ -59,6 +60,17 @@ class DayCounts:
     pages: pl.DataFrame
     agents: pl.DataFrame
     daily: DailyActivity
+
+
+def visitor_groups(hits: pl.DataFrame, *, groups: int, config: Config) -> dict[int, pl.DataFrame]:
+    """The hits split into up to ``groups`` frames, each holding every hit of its visitors
+    (by a hash of the visitor key): a session belongs to one visitor, so each frame is
+    sessionized alone and their counts add up to the whole's."""
+    if groups <= 1:
+        return {0: hits}
+    group = (visitors(hits, config=config).hash() % groups).alias("_group")
+    split = hits.with_columns(group).partition_by("_group", as_dict=True, include_key=False)
+    return {int(key[0]): frame for key, frame in split.items()}
 
 
 def last_interactions(labelled: pl.DataFrame, known: Iterable[str]) -> pl.DataFrame:
@@ -79,11 +91,7 @@ def day_counts(
     are another zone's): only the hits of local date ``day`` count, and those before it for
     the last interactions.
     """
-    # a day repeats a few hundred user agents over its rows: as a categorical the column
-    # (most of a day's bytes) weighs 4 bytes a row
-    labelled = label_hits(
-        hits.with_columns(pl.col("user_agent").cast(pl.Categorical)), config=config
-    )
+    labelled = label_hits(hits, config=config)
     del hits
     local_date = pl.col("local_date")
     shifts = labelled.select((local_date - pl.lit(day)).dt.total_days().unique())
@@ -106,8 +114,13 @@ def day_counts(
         sources=frozenset(labelled.get_column("source").unique().to_list()),
         interaction_hits=sess.height,
         totals=_ints(components(sess, by=None, config=config).row(0, named=True), config),
-        visitors=sess.get_column("visitor").unique(),
         users=sess.get_column("user").drop_nulls().unique(),
+        anonymous=labelled.filter(is_interaction() & pl.col("user").is_null())
+        .select(
+            pl.col("remote_addr").fill_null(""),
+            pl.col("user_agent").cast(pl.Utf8).fill_null(""),
+        )
+        .unique(),
         unknown=_unknown(labelled, sess, known),
         known=components(known_sess, by="user", config=config).drop("last_local_ts"),
         last=last,
@@ -156,15 +169,17 @@ class MonthCounts:
 
     def __init__(self, config: Config) -> None:
         self.config = config
-        self.days: list[dt.date] = []
         self.shifts: set[int] = set()
         self.hits = self.bot_hits = self.interaction_hits = 0
         self.first_local: dt.datetime | None = None
         self.last_local: dt.datetime | None = None
         self.sources: set[str] = set()
         self.totals = zero_components(config)
-        self.visitors = pl.Series("visitor", [], dtype=pl.Utf8)
         self.users = pl.Series("user", [], dtype=pl.Utf8)
+        #: anonymous visitors as (remote_addr, number of the user agent in ``_agents``): a
+        #: month's hundreds of thousands of them, kept as text, weighed more than a day's work
+        self.anonymous = pl.DataFrame(schema={"remote_addr": pl.Utf8, "agent": pl.UInt32})
+        self._agents: dict[str, int] = {}
         self.unknown = pl.DataFrame(schema=_UNKNOWN)
         ints = dict.fromkeys(component_names(config), pl.Int64)
         self.known = pl.DataFrame(schema=pl.Schema({"user": pl.Utf8, **ints}))
@@ -177,7 +192,6 @@ class MonthCounts:
         self.daily: dict[dt.date, DailyActivity] = {}
 
     def add(self, d: DayCounts) -> None:
-        self.days.append(d.day)
         self.shifts |= d.shifts
         self.hits += d.hits
         self.bot_hits += d.bot_hits
@@ -189,14 +203,52 @@ class MonthCounts:
         self.sources |= d.sources
         for name, value in d.totals.items():
             self.totals[name] += value
-        self.visitors = pl.concat([self.visitors, d.visitors]).unique()
         self.users = pl.concat([self.users, d.users]).unique()
+        if d.anonymous.height:
+            self._add_anonymous(d.anonymous)
         self.unknown = _summed(self.unknown, d.unknown, ["hits", "sessions"], maxima=["last_seen"])
         self.known = _summed(self.known, d.known, list(component_names(self.config)))
         self.last = merge_last([self.last, d.last])
         self.pages = _summed(self.pages, d.pages, list(PAGE_COUNTS), key="page")
         self.agents = _summed(self.agents, d.agents, ["sessions"], key=["user", "user_agent"])
-        self.daily[d.day] = d.daily
+        was = self.daily.get(d.day)
+        self.daily[d.day] = d.daily if was is None else _added(was, d.daily)
+
+    def _add_anonymous(self, anonymous: pl.DataFrame) -> None:
+        for agent in anonymous.get_column("user_agent").unique().to_list():
+            self._agents.setdefault(agent, len(self._agents))
+        agents = pl.Series(list(self._agents), dtype=pl.Utf8)
+        numbers = pl.int_range(agents.len(), dtype=pl.UInt32, eager=True)
+        numbered = anonymous.select(
+            "remote_addr", pl.col("user_agent").replace_strict(agents, numbers).alias("agent")
+        )
+        self.anonymous = pl.concat([self.anonymous, numbered]).unique()
+
+    def visitors(self) -> int:
+        """Distinct visitors: users and anonymous visitors (a user named as an anonymous
+        visitor's key, ``anon:<ip>|<user agent>``, is that visitor)."""
+        count = self.users.len() + self.anonymous.height
+        odd = self.users.filter(self.users.str.starts_with("anon:"))
+        if odd.len():
+            agents = pl.Series(list(self._agents), dtype=pl.Utf8)
+            keys = self.anonymous.select(
+                pl.concat_str(
+                    pl.lit("anon:"), "remote_addr", pl.lit("|"), pl.lit(agents).gather("agent")
+                )
+            ).to_series()
+            count -= int(odd.is_in(keys).sum())
+        return count
+
+
+def _added(a: DailyActivity, b: DailyActivity) -> DailyActivity:
+    """Two groups of one day's visitors (their users are distinct)."""
+    return DailyActivity(
+        day=a.day,
+        sessions=a.sessions + b.sessions,
+        pageviews=a.pageviews + b.pageviews,
+        logins=a.logins + b.logins,
+        users=a.users + b.users,
+    )
 
 
 def _summed(

@@ -489,3 +489,24 @@ assert not loaded, loaded
     assert proc.returncode == 0, proc.stderr
     assert (tmp_path / "O" / FILES[0]).exists()
     assert pl.read_csv(tmp_path / "O" / FILES[2]).height > 0
+
+
+def test_a_busy_day_counted_in_groups_of_visitors_gives_the_same_report(
+    local_store: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A day whose parts exceed GROUP_BYTES is read part by part and counted in groups of its
+    visitors: the report is the one counted a day at a time."""
+    monkeypatch.setenv("SOURCE_DATE_EPOCH", EPOCH)
+    whole = build_report(MONTH, warehouse_dir=local_store, allies=ALLIES)
+    calls: list[int] = []
+    real = report.day_counts
+
+    def counting(hits: pl.DataFrame, **kw: Any) -> Any:
+        calls.append(hits.height)
+        return real(hits, **kw)
+
+    monkeypatch.setattr(report, "day_counts", counting)
+    monkeypatch.setattr(report, "GROUP_BYTES", 4096)
+    grouped = build_report(MONTH, warehouse_dir=local_store, allies=ALLIES)
+    assert len(calls) > 3 * 59  # several groups a day, over March and February
+    assert grouped == whole
