@@ -209,7 +209,6 @@ def _visitor() -> pl.Expr:
     return pl.when(pl.col("user").is_not_null()).then(pl.col("user")).otherwise(anonymous)
 
 
-def visitors(hits: pl.DataFrame, *, config: Config) -> pl.Series:
-    """The visitor key ``interactions`` gives each of these (unlabelled) hits."""
-    users = hits.select(_user_expr(config, hits.columns).alias("user"), "remote_addr", "user_agent")
-    return normalize_users(users).select(_visitor()).to_series()
+def user_names(hits: pl.DataFrame, *, config: Config) -> pl.Series:
+    """The normalised ``user`` that ``label_hits`` gives each of these hits (null if none)."""
+    return normalize_users(hits.select(_user_expr(config, hits.columns).alias("user"))).to_series()

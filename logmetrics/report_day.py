@@ -17,7 +17,7 @@ from typing import Any
 
 import polars as pl
 
-from .classify import interactions, is_interaction, label_hits, visitors
+from .classify import interactions, is_interaction, label_hits, user_names
 from .config import Config
 from .insights import PAGE_COUNTS, page_counts, session_agents
 from .metrics import component_names, components, zero_components
@@ -63,14 +63,24 @@ class DayCounts:
 
 
 def visitor_groups(hits: pl.DataFrame, *, groups: int, config: Config) -> dict[int, pl.DataFrame]:
-    """The hits split into up to ``groups`` frames, each holding every hit of its visitors
-    (by a hash of the visitor key): a session belongs to one visitor, so each frame is
-    sessionized alone and their counts add up to the whole's."""
+    """The hits split into up to ``groups`` frames, each holding every hit of its visitors: a
+    session belongs to one visitor, so each frame is sessionized alone and their counts add
+    up to the whole's.
+
+    A user's hits go by a hash of the user, an anonymous visitor's by a hash of its address
+    (its key is ``anon:<ip>|<user agent>``). A user named like such a key would be that
+    visitor: a day with one is not split.
+    """
     if groups <= 1:
         return {0: hits}
-    group = (visitors(hits, config=config).hash() % groups).alias("_group")
+    users = user_names(hits, config=config)
+    if users.str.starts_with("anon:").any():
+        return {0: hits}
+    address = hits.get_column("remote_addr").fill_null("")
+    key = pl.select(pl.when(users.is_not_null()).then(users.hash()).otherwise(address.hash()))
+    group = (key.to_series() % groups).alias("_group")
     split = hits.with_columns(group).partition_by("_group", as_dict=True, include_key=False)
-    return {int(key[0]): frame for key, frame in split.items()}
+    return {int(k[0]): frame for k, frame in split.items()}
 
 
 def last_interactions(labelled: pl.DataFrame, known: Iterable[str]) -> pl.DataFrame:
@@ -180,6 +190,8 @@ class MonthCounts:
         #: month's hundreds of thousands of them, kept as text, weighed more than a day's work
         self.anonymous = pl.DataFrame(schema={"remote_addr": pl.Utf8, "agent": pl.UInt32})
         self._agents: dict[str, int] = {}
+        self._pending: list[pl.DataFrame] = []  # not yet in ``anonymous``: merged when they
+        self._pending_rows = 0  # outnumber it, so each visitor is merged a few times at most
         self.unknown = pl.DataFrame(schema=_UNKNOWN)
         ints = dict.fromkeys(component_names(config), pl.Int64)
         self.known = pl.DataFrame(schema=pl.Schema({"user": pl.Utf8, **ints}))
@@ -222,11 +234,19 @@ class MonthCounts:
         numbered = anonymous.select(
             "remote_addr", pl.col("user_agent").replace_strict(agents, numbers).alias("agent")
         )
-        self.anonymous = pl.concat([self.anonymous, numbered]).unique()
+        self._pending.append(numbered)
+        self._pending_rows += numbered.height
+        if self._pending_rows > max(self.anonymous.height, 1 << 16):
+            self._merge_anonymous()
+
+    def _merge_anonymous(self) -> None:
+        self.anonymous = pl.concat([self.anonymous, *self._pending]).unique()
+        self._pending, self._pending_rows = [], 0
 
     def visitors(self) -> int:
         """Distinct visitors: users and anonymous visitors (a user named as an anonymous
         visitor's key, ``anon:<ip>|<user agent>``, is that visitor)."""
+        self._merge_anonymous()
         count = self.users.len() + self.anonymous.height
         odd = self.users.filter(self.users.str.starts_with("anon:"))
         if odd.len():

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from logmetrics import report
 from logmetrics.config import Config
 from logmetrics.errors import AlliesError, NoDataError
 from logmetrics.ingest import ingest
@@ -140,10 +141,16 @@ def test_bad_allies_stop_everything(store: tuple[Path, Path], tmp_path: Path) ->
         build_report("2022-03", warehouse_dir=store[0], allies=bad)
 
 
-def test_a_user_named_as_an_anonymous_visitor_is_that_visitor(tmp_path: Path) -> None:
+@pytest.mark.parametrize("group_bytes", [None, 1])
+def test_a_user_named_as_an_anonymous_visitor_is_that_visitor(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, group_bytes: int | None
+) -> None:
     """Visitors are counted by their key: a user literally named ``anon:<ip>|<user agent>`` is
-    the anonymous visitor of that IP and user agent (1 visitor, 1 user, 0 anonymous), and
-    another IP's anonymous page view is a second visitor."""
+    the anonymous visitor of that IP and user agent (1 visitor, 1 user, 0 anonymous; its two
+    page views 30 s apart one session), and another IP's anonymous page view is a second
+    visitor, also when days are counted in groups of visitors."""
+    if group_bytes is not None:
+        monkeypatch.setattr(report, "GROUP_BYTES", group_bytes)
     ua = "mozilla/5.0"  # lower case: user names are case-folded
     logs = tmp_path / "access.log"
     logs.write_text(
@@ -157,3 +164,4 @@ def test_a_user_named_as_an_anonymous_visitor_is_that_visitor(tmp_path: Path) ->
     ingest([logs], warehouse=tmp_path / "wh", config=Config(), final=True)
     totals = build_report("2022-03", warehouse_dir=tmp_path / "wh", allies=allies).totals
     assert (totals.visitors, totals.users, totals.anonymous_visitors) == (2, 1, 1)
+    assert totals.sessions == 2
