@@ -13,7 +13,6 @@ from pathlib import Path
 
 import polars as pl
 
-from .agents import IN_PROCESS, Classifier
 from .config import Config
 from .render import write_report
 from .report import build_report
@@ -27,14 +26,13 @@ def report_month(
     out_dir: str | Path,
     config: Config | None = None,
     scheduler: str | None = None,
-    agents: Classifier = IN_PROCESS,
 ) -> list[Path]:
     """Build the month's report and write its HTML, XLSX and CSV files; returns their paths.
 
     The allies table is validated before anything is computed, and the files are written
     only once the whole report is built, so a failure leaves no partial output. With
     ``scheduler`` (``tcp://HOST:8786``) each day is read and sessionized on a Dask cluster;
-    the files are the same as a local run's. ``agents``: see ``build_report``.
+    the files are the same as a local run's.
     """
     report = build_report(
         month,
@@ -42,6 +40,5 @@ def report_month(
         allies=allies,
         config=config,
         scheduler=scheduler,
-        agents=agents,
     )
     return write_report(report, Path(out_dir))

@@ -12,28 +12,27 @@ from collections.abc import Iterable
 
 import polars as pl
 
-from .agents import IN_PROCESS, Classifier
+from .agents import is_crawler
 from .config import Config, EventRule, normalize_user
-from .localtime import local_times
 
 log = logging.getLogger(__name__)
+
+_HOUR_US = 3_600_000_000
 
 #: Columns of the hits schema that interpretation reads (plus the configured user column).
 HIT_COLUMNS = ("ts", "remote_addr", "method", "path", "status", "user_agent", "source", "offset")
 
 
-def bot_table(
-    user_agents: Iterable[str | None], *, config: Config, agents: Classifier = IN_PROCESS
-) -> pl.DataFrame:
+def bot_table(user_agents: Iterable[str | None], *, config: Config) -> pl.DataFrame:
     """Decide each distinct user agent once: ``user_agent`` -> ``is_bot``.
 
     A missing or blank user agent is a bot (scripts rarely send one; browsers always do),
-    unless the configuration says otherwise. ``agents`` answers for the others (crawlerdetect).
+    unless the configuration says otherwise; crawlerdetect answers for the others.
     """
     extra = [re.compile(p, re.IGNORECASE) for p in config.bot_extra_patterns]
     uas = list(user_agents)
     present = [ua for ua in uas if ua is not None and ua.strip()]
-    verdict = dict(zip(present, agents.crawlers(present), strict=True))
+    verdict = {ua: is_crawler(ua) for ua in present}
     flags = [
         (verdict[ua] or any(p.search(ua) for p in extra))
         if ua in verdict else config.empty_user_agent_is_bot
@@ -49,6 +48,39 @@ def _user_expr(config: Config, columns: Iterable[str]) -> pl.Expr:
     if col not in set(columns):
         return pl.lit(None, dtype=pl.Utf8)
     return pl.col(col).cast(pl.Utf8)
+
+
+def local_times(ts: pl.Series, tz: str) -> pl.Series:
+    """Naive local times in ``tz`` of UTC instants (µs): ``convert_time_zone`` done per hour.
+
+    Why: converting every row looks each one up in the zone's rules (~0.1 s a million rows);
+    a zone's offset changes at most once in an hour, so it is looked up at each hour boundary
+    of the span, and only rows in an hour whose two boundaries differ are converted one by one.
+    """
+    ts = ts.dt.cast_time_unit("us")
+
+    def exact(s: pl.Series) -> pl.Series:
+        return s.dt.convert_time_zone(tz).dt.replace_time_zone(None)
+
+    us = ts.dt.replace_time_zone(None).cast(pl.Int64)
+    lo, hi = us.min(), us.max()
+    if not isinstance(lo, int) or not isinstance(hi, int):  # no instants at all
+        return exact(ts)
+    h0, h1 = lo // _HOUR_US, hi // _HOUR_US + 1
+    if h1 - h0 > 24 * 800:  # a span of years: the per-hour table would be the bigger cost
+        return exact(ts)
+    grid = pl.int_range(h0, h1 + 1, eager=True, dtype=pl.Int64) * _HOUR_US
+    grid_ts = grid.cast(pl.Datetime("us")).dt.replace_time_zone("UTC")
+    offset = exact(grid_ts).cast(pl.Int64) - grid
+    if offset.n_unique() == 1:  # no change in the span (always so in Lima): one offset
+        return (us + offset[0]).cast(pl.Datetime("us")).alias(ts.name)
+    hour = us // _HOUR_US - h0
+    o0, o1 = offset.gather(hour), offset.gather(hour + 1)
+    local = us + o0
+    moved = (o0 != o1).arg_true()
+    if moved.len():
+        local = local.scatter(moved, exact(ts.gather(moved)).cast(pl.Int64))
+    return local.cast(pl.Datetime("us")).alias(ts.name)
 
 
 def normalize_users(frame: pl.DataFrame, column: str = "user") -> pl.DataFrame:
@@ -77,33 +109,28 @@ def _path_match(rule: EventRule) -> pl.Expr:
     return path.str.contains(rule.path_pattern())
 
 
-def label_hits(
-    hits: pl.DataFrame, *, config: Config, agents: Classifier = IN_PROCESS
-) -> pl.DataFrame:
+def label_hits(hits: pl.DataFrame, *, config: Config) -> pl.DataFrame:
     """Add ``is_bot``, ``event``, ``is_pageview``, ``user``, ``page`` and Lima-local time columns.
 
     Input: hits-schema columns (at least ``HIT_COLUMNS`` and the configured user column).
     """
     hits = hits.with_columns(_user_expr(config, hits.columns).alias("user"))
-    bots = bot_table(hits.get_column("user_agent").unique().to_list(), config=config, agents=agents)
+    bots = bot_table(hits.get_column("user_agent").unique().to_list(), config=config)
     is_bot = pl.col("user_agent").is_in(bots.filter("is_bot").get_column("user_agent").to_list())
     null_is_bot = bool(bots.filter(pl.col("user_agent").is_null()).get_column("is_bot").any())
     hits = hits.with_columns(is_bot.fill_null(null_is_bot).alias("is_bot"))
     hits = normalize_users(hits)
 
     # Rules depend only on (method, path, status): decide each distinct request once, then
-    # join back; a month has far fewer distinct requests than hits.
-    requests = hits.select("method", "path", "status").unique()
-    requests = requests.with_columns(_rule_exprs(config)).select(
-        "method", "path", "status", "_event", "_page_candidate"
+    # join back; a day has far fewer distinct requests than hits. Only the three key columns
+    # go through the join (it copies what it carries): the verdicts are then added alongside.
+    keys = hits.select("method", "path", "status")
+    requests = keys.unique().with_columns(_rule_exprs(config))
+    verdicts = keys.join(
+        requests, on=list(keys.columns), how="left", nulls_equal=True, maintain_order="left"
     )
-    hits = hits.join(
-        requests,
-        on=["method", "path", "status"],
-        how="left",
-        nulls_equal=True,
-        maintain_order="left",
-    )
+    hits = hits.with_columns(verdicts.get_column("_event"), verdicts.get_column("_page_candidate"))
+    del keys, verdicts
 
     human = ~pl.col("is_bot")
     local = local_times(hits.get_column("ts"), config.timezone)
@@ -155,26 +182,33 @@ INTERACTION_COLUMNS = (
 )  # fmt: skip
 
 
+def is_interaction() -> pl.Expr:
+    """A labelled hit that counts: a human's page view or event."""
+    return ~pl.col("is_bot") & (pl.col("is_pageview") | pl.col("event").is_not_null())
+
+
 def interactions(labelled: pl.DataFrame) -> pl.DataFrame:
     """Keep the human interaction hits (page views + events) with the interactions-frame columns,
     adding ``visitor``: the user, or ``anon:<ip>|<user agent>`` for anonymous hits."""
     needed = {*INTERACTION_COLUMNS, "remote_addr", "is_bot"} - {"visitor"}
-    kept = labelled.select([c for c in labelled.columns if c in needed]).filter(
-        ~pl.col("is_bot") & (pl.col("is_pageview") | pl.col("event").is_not_null())
-    )
+    kept = labelled.select([c for c in labelled.columns if c in needed]).filter(is_interaction())
     # built after the filter: most hits (assets, bots) never need a visitor key
-    visitor = (
-        pl.when(pl.col("user").is_not_null())
-        .then(pl.col("user"))
-        .otherwise(
-            pl.concat_str(
-                [
-                    pl.lit("anon:"),
-                    pl.col("remote_addr").fill_null(""),
-                    pl.lit("|"),
-                    pl.col("user_agent").fill_null(""),
-                ]
-            )
-        )
+    return kept.with_columns(_visitor().alias("visitor")).select(INTERACTION_COLUMNS)
+
+
+def _visitor() -> pl.Expr:
+    """The user, or ``anon:<ip>|<user agent>`` for anonymous hits."""
+    anonymous = pl.concat_str(
+        [
+            pl.lit("anon:"),
+            pl.col("remote_addr").fill_null(""),
+            pl.lit("|"),
+            pl.col("user_agent").fill_null(""),
+        ]
     )
-    return kept.with_columns(visitor.alias("visitor")).select(INTERACTION_COLUMNS)
+    return pl.when(pl.col("user").is_not_null()).then(pl.col("user")).otherwise(anonymous)
+
+
+def user_names(hits: pl.DataFrame, *, config: Config) -> pl.Series:
+    """The normalised ``user`` that ``label_hits`` gives each of these hits (null if none)."""
+    return normalize_users(hits.select(_user_expr(config, hits.columns).alias("user"))).to_series()

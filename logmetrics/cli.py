@@ -10,7 +10,6 @@ import argparse
 import datetime as dt
 import json
 import logging
-import os
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -169,22 +168,16 @@ def _cmd_ingest(args: argparse.Namespace) -> int:
 
 
 def _cmd_report(args: argparse.Namespace) -> int:
-    from .agents import Helper
+    from .api import report_month
 
-    # started before polars is imported: it loads the user-agent classifiers on the other core
-    with Helper() as agents:
-        from .api import report_month
-
-        config = _config(args.config)
-        paths = report_month(
-            args.month,
-            warehouse=args.warehouse,
-            allies=args.allies,
-            out_dir=args.out,
-            config=config,
-            scheduler=args.scheduler,
-            agents=agents,
-        )
+    paths = report_month(
+        args.month,
+        warehouse=args.warehouse,
+        allies=args.allies,
+        out_dir=args.out,
+        config=_config(args.config),
+        scheduler=args.scheduler,
+    )
     for path in paths:
         print(path)
     return 0
@@ -232,25 +225,5 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def run() -> None:
-    """The console script: ``main()``, then leave without tearing the interpreter down.
-
-    Why: unloading numba's compiled code, polars and pyarrow at interpreter exit took ~0.2 s,
-    about a fifteenth of a million-line ingest, for nothing: by the time ``main()`` returns,
-    every file it wrote is closed (and fsynced where it matters) and every client it opened is
-    closed. So the logging handlers and standard streams are flushed and the process exits
-    with ``os._exit``. If a stream cannot be flushed (a closed pipe), the normal exit reports it;
-    under a profiler, debugger or coverage tool the normal exit lets it write its results.
-    """
-    # numpy's OpenBLAS starts a thread per core that spins ~0.1 s of CPU at start-up, on the
-    # core the first parse thread needs; logmetrics never calls BLAS (an operator may override)
-    os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
-    code = main()
-    if sys.getprofile() is not None or sys.gettrace() is not None:
-        raise SystemExit(code)
-    logging.shutdown()
-    try:
-        sys.stdout.flush()
-        sys.stderr.flush()
-    except (OSError, ValueError):
-        raise SystemExit(code) from None
-    os._exit(code)
+    """The console script: ``main()``'s return value is the exit code."""
+    sys.exit(main())

@@ -1,7 +1,9 @@
 """Metrics from the sessionized frame: additive components per group, then rates.
 
 Rates are never averaged: an ally's (or the month's) figures come from its summed components
-(page views, exits, time on page, sessions, bounces), exactly as GA computes them.
+(page views, exits, time on page, sessions, bounces), exactly as GA computes them. Every
+component is a whole number (time on page in microseconds), so a month's components are the
+exact sums of its days'.
 """
 
 from __future__ import annotations
@@ -15,15 +17,16 @@ from .config import Config
 
 #: The additive components, per group. ``last_local_ts`` is a max, not a sum.
 COMPONENTS = (
-    "sessions", "bounces", "pageviews", "unique_pageviews", "exits", "time_on_page",
+    "sessions", "bounces", "pageviews", "unique_pageviews", "exits", "time_on_page_us",
 )  # fmt: skip
 
 
-def components(sessionized: pl.DataFrame, *, by: str, config: Config) -> pl.DataFrame:
-    """One row per value of ``by`` with the additive components and one count per event.
+def components(sessionized: pl.DataFrame, *, by: str | None, config: Config) -> pl.DataFrame:
+    """One row per value of ``by`` (one row for the whole frame if None) with the additive
+    components and one count per event.
 
-    Schema: ``by``, sessions, bounces, pageviews, unique_pageviews, exits (Int64),
-    time_on_page (Float64 seconds), ``ev_<name>`` per event rule (Int64), last_local_ts.
+    Schema: ``by``, sessions, bounces, pageviews, unique_pageviews, exits, time_on_page_us
+    (Int64 microseconds), ``ev_<name>`` per event rule (Int64), last_local_ts.
     A session belongs to one visitor, so grouping by ``user`` or ``visitor`` never splits one.
     """
     pv = pl.col("is_pageview")
@@ -37,11 +40,13 @@ def components(sessionized: pl.DataFrame, *, by: str, config: Config) -> pl.Data
         pv.sum().cast(pl.Int64).alias("pageviews"),
         pl.struct("session", "page").filter(pv).n_unique().cast(pl.Int64).alias("unique_pageviews"),
         pl.col("is_exit").sum().cast(pl.Int64).alias("exits"),
-        pl.col("time_on_page").sum().cast(pl.Float64).alias("time_on_page"),
+        pl.col("time_on_page_us").sum().cast(pl.Int64).alias("time_on_page_us"),
         pl.col("local_ts").max().alias("last_local_ts"),
     ]
     for rule in config.events:
         aggs.append((pl.col("event") == rule.name).sum().cast(pl.Int64).alias(f"ev_{rule.name}"))
+    if by is None:
+        return sessionized.select(aggs)
     return sessionized.group_by(by).agg(aggs).sort(by)
 
 
@@ -56,12 +61,13 @@ def percentage(numerator: int, denominator: int) -> float | None:
     return float(round_half_up(Decimal(numerator) * 100 / Decimal(denominator), 2))
 
 
-def average_time_on_page(time_on_page: float, pageviews: int, exits: int) -> int:
-    """Σ time on page ÷ (page views − exits), in whole seconds rounded half up; 0 when undefined."""
+def average_time_on_page(time_on_page_us: int, pageviews: int, exits: int) -> int:
+    """Σ time on page (µs) ÷ (page views − exits), in whole seconds rounded half up; 0 when
+    undefined."""
     divisor = pageviews - exits
     if divisor <= 0:
         return 0
-    return int(round_half_up(Decimal(repr(float(time_on_page))) / Decimal(divisor), 0))
+    return int(round_half_up(Decimal(int(time_on_page_us)).scaleb(-6) / Decimal(divisor), 0))
 
 
 def rates(row: dict[str, Any]) -> dict[str, Any]:
@@ -72,7 +78,7 @@ def rates(row: dict[str, Any]) -> dict[str, Any]:
         "vistas": pageviews,
         "vistas_unicas": int(row.get("unique_pageviews") or 0),
         "sesiones": int(row.get("sessions") or 0),
-        "tiempo_promedio": average_time_on_page(row.get("time_on_page") or 0.0, pageviews, exits),
+        "tiempo_promedio": average_time_on_page(row.get("time_on_page_us") or 0, pageviews, exits),
         "rebote": percentage(int(row.get("bounces") or 0), int(row.get("sessions") or 0)),
         "salidas": percentage(exits, pageviews),
     }
@@ -85,18 +91,15 @@ def component_names(config: Config) -> tuple[str, ...]:
 
 def zero_components(config: Config) -> dict[str, Any]:
     """The components of a group with no interaction hit (an idle ally)."""
-    out: dict[str, Any] = dict.fromkeys(component_names(config), 0)
-    out["time_on_page"] = 0.0
-    return out
+    return dict.fromkeys(component_names(config), 0)
 
 
 def sum_components(frame: pl.DataFrame, *, config: Config) -> dict[str, Any]:
     """Add up the components of several groups (e.g. an ally's accounts, or a whole matrix)."""
-    out: dict[str, Any] = {}
-    for name in component_names(config):
-        out[name] = frame.get_column(name).sum() if name in frame.columns else 0
-    out["time_on_page"] = float(out["time_on_page"] or 0.0)
-    return out
+    return {
+        name: int(frame.get_column(name).sum() or 0) if name in frame.columns else 0
+        for name in component_names(config)
+    }
 
 
 def format_duration(seconds: int) -> str:

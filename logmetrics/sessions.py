@@ -15,8 +15,9 @@ def sessionize(interactions: pl.DataFrame, *, config: Config) -> pl.DataFrame:
     """Cut interaction hits into sessions and mark time on page, exits and entrances.
 
     Input: the interactions frame (docs/design.md). Output: the same rows sorted by visitor and
-    time, plus ``session`` (Int64), ``time_on_page`` (Float64 seconds to the next page view of
-    the session, null on the session's last page view and on events), ``is_exit``,
+    time, plus ``session`` (Int64), ``time_on_page_us`` (Int64 microseconds to the next page
+    view of the session, null on the session's last page view and on events: whole numbers,
+    so sums of days add up exactly to the month's), ``is_exit``,
     ``is_entrance`` (first/last page view of the session) and ``session_hits``.
     """
     timeout_us = int(config.session_timeout_minutes * 60 * 1_000_000)
@@ -44,9 +45,9 @@ def sessionize(interactions: pl.DataFrame, *, config: Config) -> pl.DataFrame:
     next_pv = pl.when(next_in).then(next_ts)
     df = df.with_columns(
         pl.when(pv)
-        .then((next_pv - pl.col("ts")).dt.total_microseconds() / 1_000_000)
+        .then((next_pv - pl.col("ts")).dt.total_microseconds())
         .otherwise(None)
-        .alias("time_on_page"),
+        .alias("time_on_page_us"),
         (pv & ~next_in.fill_null(False)).alias("is_exit"),
         (pv & ~before_in.fill_null(False)).alias("is_entrance"),
     )

@@ -28,7 +28,7 @@ from .errors import InputError, WarehouseError
 from .formats import HEAD_TYPES, REJECTS_TYPES, TAIL_TYPES, polars_type
 from .layout import HITS, REJECTS, Part, committed_parts, warehouse_storage
 from .manifest import MANIFEST, Manifest, has_manifest, load_manifest
-from .storage import Storage, open_storage
+from .storage import Storage
 
 #: The hits columns every reader can rely on (``date`` comes from the partition directory),
 #: and the rejects columns.
@@ -252,21 +252,6 @@ def ingest_stats(
     return open_warehouse(warehouse).ingest_stats(start=start, end=end)
 
 
-def scan_listed(
-    files: Sequence[tuple[str, int]], base: dict[str, pl.DataType], columns: list[str] | None
-) -> pl.LazyFrame:
-    """Parts a client listed as (path or URL, size), for a task on a worker, once each has its
-    listed size (``Warehouse.read`` does the same from ``Part``s and the warehouse)."""
-    stores = [open_storage(name) for name, _ in files]
-    for store, (name, size) in zip(stores, files, strict=True):
-        found = store.size("")
-        if found != size:
-            raise _not_as_listed(store, name, found)
-    if not stores:
-        return _scan(open_storage("."), [], base, columns)
-    return _scan(stores[0], [name for name, _ in files], base, columns)
-
-
 __all__ = [
     "HITS",
     "HITS_SCHEMA",
@@ -277,6 +262,5 @@ __all__ = [
     "ingest_stats",
     "open_warehouse",
     "scan_hits",
-    "scan_listed",
     "scan_rejects",
 ]

@@ -154,25 +154,6 @@ def test_a_profiler_still_gets_to_write_its_profile(tmp_path: Path) -> None:
     assert prof.stat().st_size > 0
 
 
-@pytest.mark.skipif((os.cpu_count() or 1) < 2, reason="OpenBLAS starts no spare thread on one core")
-@pytest.mark.parametrize(("preset", "threads"), [(None, 1), ("2", 2)])
-def test_console_script_starts_openblas_with_one_thread_unless_told(preset, threads) -> None:
-    """The command starts numpy's BLAS without spare threads (they spin on the cores the
-    parse needs; logmetrics never calls BLAS), unless the operator set OPENBLAS_NUM_THREADS."""
-    code = (
-        "import os, logmetrics.cli as c;"
-        "c.main = lambda: __import__('numpy') and print(len(os.listdir('/proc/self/task'))) or 0;"
-        "c.run()"
-    )
-    env = {k: v for k, v in os.environ.items() if k != "OPENBLAS_NUM_THREADS"}
-    if preset is not None:
-        env["OPENBLAS_NUM_THREADS"] = preset
-    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                          env=env, timeout=60)  # fmt: skip
-    assert proc.returncode == 0, proc.stderr
-    assert int(proc.stdout) == threads
-
-
 @pytest.mark.parametrize("jobs", ["1", "2"])
 def test_ingest_leaves_heavy_modules_unloaded(tmp_path: Path, jobs: str) -> None:
     """A nightly ingest (compiled parse cached) never imports polars, numba, pandas, numpy.ma

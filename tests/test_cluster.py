@@ -3,8 +3,8 @@
 A real ``LocalCluster`` with two worker processes of one thread each: ingest of generated logs
 (three servers, three months, many small chunks) and the report through it are compared with
 local runs, the store row for row and part for part, the four report files byte for byte; a
-worker killed mid-ingest changes nothing. Without a cluster: the per-day report path matches
-the monthly one frame for frame (also when it must fall back), an unreachable scheduler is one
+worker killed mid-ingest changes nothing. Without a cluster: the day tasks give the same report
+inline, on threads, and from a store dated in another zone; an unreachable scheduler is one
 line and exit 69, and without ``--scheduler`` Dask is never imported.
 """
 
@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import concurrent.futures as cf
 import csv
+import dataclasses
 import datetime as dt
 import gzip
 import os
@@ -29,16 +30,19 @@ import polars as pl
 import pytest
 from polars.testing import assert_frame_equal
 
+from logmetrics import report
 from logmetrics.api import report_month
+from logmetrics.classify import label_hits
 from logmetrics.cli import main
 from logmetrics.cluster import Marker, connect, run_in_warehouse
 from logmetrics.config import Config
 from logmetrics.errors import ClusterError, IngestRefused, WarehouseError
 from logmetrics.ingest import IngestSummary, ingest
 from logmetrics.manifest import load_manifest
-from logmetrics.report import _month_by_day, _month_local, build_report, month_bounds
+from logmetrics.report import build_report
+from logmetrics.report_day import last_interactions, merge_last
 from logmetrics.storage import LocalStorage
-from logmetrics.warehouse import open_warehouse
+from logmetrics.warehouse import open_warehouse, scan_hits
 from tests.cluster_helpers import local_cluster
 from tests.fixture_month import ALLIES, FILES, FIXTURES, MONTH, ROOT
 from tests.ingest_helpers import clf_time, read_hits, read_rejects
@@ -150,7 +154,10 @@ def _part_files(wh: Path) -> dict[str, bytes]:
 
 def _sources(wh: Path) -> dict[str, dict[str, Any]]:
     keep = ("fingerprint", "fp_len", "generation", "offset", "lines", "check", "ranges", "files")
-    return {sid: {k: getattr(s, k) for k in keep} for sid, s in load_manifest(LocalStorage(wh)).sources.items()}
+    return {
+        sid: {k: getattr(s, k) for k in keep}
+        for sid, s in load_manifest(LocalStorage(wh)).sources.items()
+    }
 
 
 def assert_same_store(got: Path, expected: Path, *, leftovers: bool = False) -> None:
@@ -181,30 +188,60 @@ class _Inline(cf.Executor):
         return fut
 
 
-@pytest.mark.parametrize("timezone", ["America/Lima", "UTC"])
-def test_report_by_day_is_the_monthly_report(local_store: Path, timezone: str) -> None:
-    """Sessionizing day by day and merging gives the monthly frames exactly: same sessions, same
-    ids, same order; last connections from older history; the previous month when whole. With a
-    time zone other than the store's dates, days are not Lima days: the merge re-sessionizes."""
-    config = Config(timezone=timezone)
-    known = {u.strip().casefold() for u in _allies_users()}
-    start, end = month_bounds(MONTH)
-    store = open_warehouse(local_store)
-    whole = _month_local(store, MONTH, start, end, config, known)
-    by_day = _month_by_day(_Inline(), store, MONTH, start, end, config, known)
-    assert_frame_equal(by_day.sess, whole.sess)
-    fields = ("hits", "bot_hits", "first_local", "last_local", "sources")
-    assert {f: getattr(by_day.summary, f) for f in fields} == {
-        f: getattr(whole.summary, f) for f in fields
-    }
-    assert_frame_equal(
-        by_day.summary.unknown.sort("user"), whole.summary.unknown.sort("user"), check_dtypes=False
+def _known() -> frozenset[str]:
+    return frozenset(u.strip().casefold() for u in _allies_users())
+
+
+def test_report_on_executors_is_the_inline_report(
+    local_store: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The day tasks give the same report run inline, on any executor, or on two threads; the
+    previous month (February, whole) is in it."""
+    monkeypatch.setenv("SOURCE_DATE_EPOCH", EPOCH)
+    inline = build_report(MONTH, warehouse_dir=local_store, allies=ALLIES)
+    assert inline.previous_totals is not None and inline.unknown_users
+    assert (
+        build_report(MONTH, warehouse_dir=local_store, allies=ALLIES, executor=_Inline()) == inline
     )
-    assert_frame_equal(by_day.last.sort("user"), whole.last.sort("user"))
-    assert whole.prev_sess is not None and by_day.prev_sess is not None
-    assert_frame_equal(by_day.prev_sess, whole.prev_sess)
-    # January's users show up only through the history tasks
-    assert whole.last.height > 0
+    with cf.ThreadPoolExecutor(2) as pool:
+        threads = build_report(MONTH, warehouse_dir=local_store, allies=ALLIES, executor=pool)
+    assert threads == inline
+
+
+def test_store_dated_in_another_zone_gives_the_same_report(
+    logs: Path, local_store: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A store whose dates are UTC dates, reported in Lima time, gives the report of a store
+    dated in Lima: each Lima day is counted from the store dates its hits fall on (only the
+    rejected lines, dated in UTC, count by other dates)."""
+    monkeypatch.setenv("SOURCE_DATE_EPOCH", EPOCH)
+    utc = tmp_path / "U"
+    ingest([logs], warehouse=utc, config=Config(timezone="UTC"), chunk_bytes=CHUNK)
+    lima = build_report(MONTH, warehouse_dir=local_store, allies=ALLIES)
+    got = build_report(MONTH, warehouse_dir=utc, allies=ALLIES)
+    assert got.coverage.hits == lima.coverage.hits
+    got.coverage = dataclasses.replace(got.coverage, lines_rejected=lima.coverage.lines_rejected)
+    assert got == lima
+
+
+def test_history_spans_give_the_last_connections(
+    local_store: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Older history read one store date per task gives each known user's latest interaction
+    of January, as reading January whole does."""
+    monkeypatch.setattr(report, "HISTORY_TASK_BYTES", 1)
+    config, known = Config(), _known()
+    wh = open_warehouse(local_store)
+    listed = report._list_parts(wh, dt.date(2022, 1, 1), dt.date(2022, 3, 31))
+    spans = report._history_spans(listed, dt.date(2022, 2, 1))
+    assert len(spans) == len([d for d in listed if d.month == 1]) > 20
+    got = merge_last(
+        [report.report_history(report.HistoryTask(wh, tuple(p), config, known)) for p in spans]
+    )
+    hits = scan_hits(local_store, start=dt.date(2022, 1, 1), end=dt.date(2022, 1, 31)).collect()
+    expected = last_interactions(label_hits(hits, config=config), known)
+    assert expected.height > 0
+    assert_frame_equal(got.sort("user"), expected.sort("user"))
 
 
 # --- a real cluster -----------------------------------------------------------------------------
@@ -458,3 +495,24 @@ assert not loaded, loaded
     assert proc.returncode == 0, proc.stderr
     assert (tmp_path / "O" / FILES[0]).exists()
     assert pl.read_csv(tmp_path / "O" / FILES[2]).height > 0
+
+
+def test_a_busy_day_counted_in_groups_of_visitors_gives_the_same_report(
+    local_store: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A day whose parts exceed GROUP_BYTES is read part by part and counted in groups of its
+    visitors: the report is the one counted a day at a time."""
+    monkeypatch.setenv("SOURCE_DATE_EPOCH", EPOCH)
+    whole = build_report(MONTH, warehouse_dir=local_store, allies=ALLIES)
+    calls: list[int] = []
+    real = report.day_counts
+
+    def counting(hits: pl.DataFrame, **kw: Any) -> Any:
+        calls.append(hits.height)
+        return real(hits, **kw)
+
+    monkeypatch.setattr(report, "day_counts", counting)
+    monkeypatch.setattr(report, "GROUP_BYTES", 4096)
+    grouped = build_report(MONTH, warehouse_dir=local_store, allies=ALLIES)
+    assert len(calls) > 3 * 59  # several groups a day, over March and February
+    assert grouped == whole

@@ -10,12 +10,10 @@ from __future__ import annotations
 import csv
 import subprocess
 import sys
-from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
 
-from logmetrics import agents
 from logmetrics.api import report_month
 from logmetrics.cli import main
 from logmetrics.config import DEFAULT_MATRICES, Config
@@ -280,46 +278,13 @@ def test_demo_writes_the_four_files(tmp_path: Path) -> None:
     assert gob[("080000", "Gobierno Regional de Cusco")][VISTAS] == "32"  # S1 (README)
 
 
-def test_report_command_asks_its_helper_process(
-    run: dict, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """`logmetrics report` takes its bot and device verdicts from the helper process it starts,
-    and writes the files a report classified in this process writes."""
-    asked: list[str] = []
-
-    class Recording(agents.Helper):
-        def crawlers(self, user_agents: Sequence[str]) -> list[bool]:
-            got = super().crawlers(user_agents)
-            asked.append(f"crawlers alive={self.alive}")
-            return got
-
-        def devices(self, user_agents: Sequence[str | None]) -> list[agents.Device]:
-            got = super().devices(user_agents)
-            asked.append(f"devices alive={self.alive}")
-            return got
-
-    monkeypatch.setattr(agents, "Helper", Recording)
+def test_report_command_writes_what_the_api_writes(run: dict, tmp_path: Path) -> None:
+    """`logmetrics report` and ``report_month`` write the same four files, byte for byte."""
     out, here = tmp_path / "O", tmp_path / "P"
     wh = str(run["warehouse"])
     code = main(["report", "--month", MONTH, "--warehouse", wh, "--allies", str(ALLIES),
                  "--out", str(out)])  # fmt: skip
     assert code == 0
-    assert "crawlers alive=True" in asked and asked[-1] == "devices alive=True"
     report_month(MONTH, warehouse=wh, allies=ALLIES, out_dir=here)
     for name in FILES:
         assert (out / name).read_bytes() == (here / name).read_bytes(), name
-
-
-def test_report_command_leaves_numpy_and_pyarrow_unloaded(run: dict, tmp_path: Path) -> None:
-    """`logmetrics report` never imports numpy, pyarrow or pandas (polars reads the parts and
-    the footers itself): each would add a tenth of a second or more to every report."""
-    code = (
-        "import sys; from logmetrics.cli import main;"
-        f"main(['report', '--month', {MONTH!r}, '--warehouse', {str(run['warehouse'])!r},"
-        f" '--allies', {str(ALLIES)!r}, '--out', {str(tmp_path / 'out')!r}]);"
-        "print(sorted(m for m in ('numpy', 'pyarrow', 'pandas') if m in sys.modules))"
-    )
-    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                          stdin=subprocess.DEVNULL, timeout=300)  # fmt: skip
-    assert proc.returncode == 0, proc.stderr
-    assert proc.stdout.strip().splitlines()[-1] == "[]"

@@ -8,7 +8,13 @@ import polars as pl
 import pytest
 import ua_parser
 
-from logmetrics.insights import classify_user_agent, device_mix, pages_table
+from logmetrics.insights import (
+    classify_user_agent,
+    device_mix,
+    page_counts,
+    pages_table,
+    session_agents,
+)
 from logmetrics.model import DeviceRow, PageRow
 
 WIN_CHROME = (
@@ -38,7 +44,7 @@ SCHEMA = {
     "page": pl.Utf8,
     "user_agent": pl.Utf8,
     "session": pl.Int64,
-    "time_on_page": pl.Float64,
+    "time_on_page_us": pl.Int64,
     "is_exit": pl.Boolean,
     "is_entrance": pl.Boolean,
     "session_hits": pl.Int64,
@@ -59,7 +65,7 @@ def _session(
         later = [j for j in views if j > i]
         time_on_page = None
         if page is not None and later:
-            time_on_page = hits[later[0]][0] - sec
+            time_on_page = round((hits[later[0]][0] - sec) * 1_000_000)
         rows.append(
             {
                 "ts": ts,
@@ -72,7 +78,7 @@ def _session(
                 "page": page,
                 "user_agent": ua,
                 "session": session,
-                "time_on_page": time_on_page,
+                "time_on_page_us": time_on_page,
                 "is_exit": bool(views) and i == views[-1],
                 "is_entrance": bool(views) and i == views[0],
                 "session_hits": len(hits),
@@ -110,7 +116,7 @@ def sessionized() -> pl.DataFrame:
 
 def test_pages_table_matches_hand_computed_all_pages():
     """Page views, unique views, half-up average time, entrances, bounce and exit rates."""
-    got = pages_table(sessionized(), known_users={"ana", "beto"})
+    got = pages_table(page_counts(sessionized(), known_users={"ana", "beto"}))
     assert got == [
         # 32 views, 31 timed seconds / (32 - 1 exit) = 1 s; 1 exit / 32 = 3.125 -> 3.13
         PageRow("/lista", 32, 1, 1, 1, 0.0, 3.13),
@@ -123,19 +129,20 @@ def test_pages_table_matches_hand_computed_all_pages():
 
 def test_pages_table_accepts_a_series_and_normalises_names():
     """Known users given as a Series are trimmed and case-folded like the frame's users."""
-    got = pages_table(sessionized(), known_users=pl.Series([" ANA "]))
+    got = pages_table(page_counts(sessionized(), known_users=pl.Series([" ANA "])))
     assert [p.page for p in got] == ["/lista", "/inicio", "/reportes"]
     assert got[2].pageviews == 1
 
 
 def test_pages_table_of_no_known_user_is_empty():
     """Nothing of unknown or anonymous visitors reaches the table."""
-    assert pages_table(sessionized(), known_users=set()) == []
+    assert pages_table(page_counts(sessionized(), known_users=set())) == []
 
 
 def test_device_mix_counts_sessions_by_first_hit_user_agent():
     """Sessions per type, device, browser and OS; unknown and anonymous sessions left out."""
-    got = device_mix(sessionized(), user_tipo={"ana": "GL", " Beto ": "OA"})
+    tipos = {"ana": "GL", " Beto ": "OA"}
+    got = device_mix(session_agents(sessionized(), known_users=tipos), user_tipo=tipos)
     assert got == [
         DeviceRow("GL", "Escritorio", "Chrome", "Windows", 2),
         DeviceRow("GL", "Móvil", "Chrome", "Android", 1),
@@ -154,7 +161,8 @@ def test_device_mix_parses_each_user_agent_once(monkeypatch):
         return real(ua)
 
     monkeypatch.setattr(ua_parser, "parse", counting)
-    device_mix(sessionized(), user_tipo={"ana": "GL", "beto": "OA"})
+    tipos = {"ana": "GL", "beto": "OA"}
+    device_mix(session_agents(sessionized(), known_users=tipos), user_tipo=tipos)
     assert sorted(calls) == sorted([WIN_CHROME, ANDROID_PHONE, IPAD, LINUX_FIREFOX])
 
 

@@ -8,7 +8,8 @@ import numpy as np
 import polars as pl
 import pytest
 
-from logmetrics.localtime import local_days, local_times
+from logmetrics.classify import local_times
+from logmetrics.localtime import local_days
 
 
 @pytest.mark.parametrize(

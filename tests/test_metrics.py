@@ -19,8 +19,8 @@ def test_zero_divisor_is_empty() -> None:
 
 def test_average_time_rounds_half_up() -> None:
     """61 s over 3 page views with 1 exit → 30.5 s → 31 s; no divisor → 0."""
-    assert average_time_on_page(61.0, 3, 1) == 31
-    assert average_time_on_page(0.0, 2, 2) == 0
+    assert average_time_on_page(61_000_000, 3, 1) == 31
+    assert average_time_on_page(0, 2, 2) == 0
 
 
 def test_format_duration() -> None:

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from logmetrics import report
 from logmetrics.config import Config
 from logmetrics.errors import AlliesError, NoDataError
 from logmetrics.ingest import ingest
@@ -138,3 +139,29 @@ def test_bad_allies_stop_everything(store: tuple[Path, Path], tmp_path: Path) ->
     bad.write_text("usuario,tipo,ubigeo,entidad\nx,ZZ,999999,E\n", encoding="utf-8")
     with pytest.raises(AlliesError, match="row 2"):
         build_report("2022-03", warehouse_dir=store[0], allies=bad)
+
+
+@pytest.mark.parametrize("group_bytes", [None, 1])
+def test_a_user_named_as_an_anonymous_visitor_is_that_visitor(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, group_bytes: int | None
+) -> None:
+    """Visitors are counted by their key: a user literally named ``anon:<ip>|<user agent>`` is
+    the anonymous visitor of that IP and user agent (1 visitor, 1 user, 0 anonymous; its two
+    page views 30 s apart one session), and another IP's anonymous page view is a second
+    visitor, also when days are counted in groups of visitors."""
+    if group_bytes is not None:
+        monkeypatch.setattr(report, "GROUP_BYTES", group_bytes)
+    ua = "mozilla/5.0"  # lower case: user names are case-folded
+    logs = tmp_path / "access.log"
+    logs.write_text(
+        line("2022-03-10 09:00:00", f"anon:10.0.0.9|{ua}", "GET", "/inicio", 200, ua=ua)
+        + line("2022-03-10 09:00:30", "-", "GET", "/inicio", 200, ua=ua, ip="10.0.0.9")
+        + line("2022-03-11 09:00:00", "-", "GET", "/inicio", 200, ua=ua, ip="10.0.0.8"),
+        encoding="utf-8",
+    )
+    allies = tmp_path / "aliados.csv"
+    allies.write_text(ALLIES, encoding="utf-8")
+    ingest([logs], warehouse=tmp_path / "wh", config=Config(), final=True)
+    totals = build_report("2022-03", warehouse_dir=tmp_path / "wh", allies=allies).totals
+    assert (totals.visitors, totals.users, totals.anonymous_visitors) == (2, 1, 1)
+    assert totals.sessions == 2

@@ -219,15 +219,15 @@ def test_readers_need_a_warehouse(tmp_path: Path) -> None:
 def test_listed_parts_are_read_only_when_they_are_the_listed_files(tmp_path: Path) -> None:
     """A report task reads the parts the client listed; a missing one or one of another size
     (a worker seeing another store) is one WarehouseError naming it, nothing is read."""
-    part = tmp_path / "part.parquet"
-    pl.DataFrame({"ts": [1, 2]}, schema={"ts": pl.Int64}).write_parquet(part)
-    size = part.stat().st_size
-    base = {"ts": pl.Int64()}
-    assert wh.scan_listed([(str(part), size)], base, None).collect()["ts"].to_list() == [1, 2]
+    _commit(tmp_path, "aa", 0, 10, _hits("aa", [(D1, 0), (D1, 5)]))
+    store = wh.open_warehouse(tmp_path)
+    [part] = store.parts(wh.HITS)
+    assert store.read([part], ["offset"])["offset"].to_list() == [0, 5]
     with pytest.raises(WarehouseError, match="not the file the client listed"):
-        wh.scan_listed([(str(part), size + 1)], base, None)
-    with pytest.raises(WarehouseError, match=r"gone\.parquet: not found .*every worker sees"):
-        wh.scan_listed([(str(tmp_path / "gone.parquet"), size)], base, None)
+        store.read([dataclasses.replace(part, size=part.size + 1)], ["offset"])
+    gone = dataclasses.replace(part, location=part.location.replace("part-", "gone-"))
+    with pytest.raises(WarehouseError, match=r"gone-.*\.parquet: not found .*every worker sees"):
+        store.read([gone], ["offset"])
 
 
 @pytest.mark.parametrize(

@@ -11,9 +11,9 @@ URL is one line saying what to install.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import functools
-import io
 import json
 import sys
 from collections.abc import Iterator
@@ -343,17 +343,16 @@ def test_ingest_and_report_through_the_cluster_on_s3(
     assert files == local[2]
 
 
-def test_listed_objects_are_read_only_when_they_are_the_listed_objects(s3: Any, url: str) -> None:
+def test_listed_objects_are_read_only_when_they_are_the_listed_objects(
+    s3_store: tuple[str, IngestSummary],
+) -> None:
     """A report task on an object store reads the listed objects; one of another size or a
     missing one is one WarehouseError naming it (another endpoint, or a changed store)."""
-    buf = io.BytesIO()
-    pl.DataFrame({"ts": [1, 2]}, schema={"ts": pl.Int64}).write_parquet(buf)
-    obj = f"{url}/part.parquet"
-    s3.pipe_file(obj.split("://", 1)[1], buf.getvalue())
-    size = len(buf.getvalue())
-    base = {"ts": pl.Int64()}
-    assert wh.scan_listed([(obj, size)], base, None).collect()["ts"].to_list() == [1, 2]
+    store = wh.open_warehouse(s3_store[0])
+    part = store.parts(wh.HITS)[0]
+    assert store.read([part], ["offset"]).height > 0
     with pytest.raises(WarehouseError, match="not the object the client listed"):
-        wh.scan_listed([(obj, size + 1)], base, None)
-    with pytest.raises(WarehouseError, match=r"gone\.parquet: not found from"):
-        wh.scan_listed([(f"{url}/gone.parquet", size)], base, None)
+        store.read([dataclasses.replace(part, size=part.size + 1)], ["offset"])
+    gone = dataclasses.replace(part, location=part.location.replace("part-", "gone-"))
+    with pytest.raises(WarehouseError, match=r"gone-.*\.parquet: not found from"):
+        store.read([gone], ["offset"])
