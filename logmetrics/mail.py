@@ -94,16 +94,15 @@ def subject(report: MonthReport) -> str:
     return clean_text(f"Reporte mensual {report.config.application} — {month_label(report.month)}")
 
 
-def _bodies(report: MonthReport, names: Sequence[str]) -> tuple[str, str]:
+def _bodies(report: MonthReport, names: Mapping[str, str]) -> tuple[str, str]:
     """The plain-text and HTML bodies: the month's summary sentences and what is attached."""
     cfg = report.config
     title = subject(report)
     programme = clean_text(cfg.programme)
     sentences = summary_sentences(report)
-    html_name, xlsx_name = names
     attached = (
-        f"Se adjuntan el reporte completo ({html_name}, se abre en el navegador) y el libro de "
-        f"Excel ({xlsx_name}) con las matrices para filtrar y reenviar."
+        f"Se adjuntan el reporte completo ({names['html']}, se abre en el navegador) y el libro "
+        f"de Excel ({names['xlsx']}) con las matrices para filtrar y reenviar."
     )
     signed = (
         f"Generado por logmetrics el {datetime_long(report.generated_at)} "
@@ -124,11 +123,15 @@ def _bodies(report: MonthReport, names: Sequence[str]) -> tuple[str, str]:
 
 
 def message(
-    report: MonthReport, files: Mapping[str, bytes], *, sender: str, to: Sequence[str]
+    report: MonthReport,
+    files: Mapping[str, tuple[str, bytes]],
+    *,
+    sender: str,
+    to: Sequence[str],
 ) -> EmailMessage:
-    """The Spanish message: subject, summary (plain text and HTML), ``files`` attached by name.
+    """The Spanish message: subject, summary (plain text and HTML), and the files attached.
 
-    ``files`` maps file names to their bytes, the HTML report first, then the workbook.
+    ``files`` maps ``html`` and ``xlsx`` to (file name, bytes).
     """
     msg = EmailMessage()
     msg["Subject"] = subject(report)
@@ -137,21 +140,22 @@ def message(
     msg["Date"] = formatdate(localtime=True)
     # the sender's domain: make_msgid's default asks DNS for this host's name
     msg["Message-ID"] = make_msgid(domain=msg["From"].addresses[0].domain)
-    text, page = _bodies(report, list(files))
+    text, page = _bodies(report, {key: name for key, (name, _) in files.items()})
     msg.set_content(text)
     msg.add_alternative(page, subtype="html")
-    for (name, data), (maintype, subtype) in zip(files.items(), ATTACHED.values(), strict=True):
+    for key, (maintype, subtype) in ATTACHED.items():
+        name, data = files[key]
         msg.add_attachment(data, maintype=maintype, subtype=subtype, filename=name)
     return msg
 
 
 def mail_report(report: MonthReport, paths: Mapping[str, Path], plan: Delivery) -> None:
     """Mail the report's HTML and XLSX, as written at ``paths`` (``render.output_paths``)."""
-    files: dict[str, bytes] = {}
+    files: dict[str, tuple[str, bytes]] = {}
     for key in ATTACHED:
         path = paths[key]
         try:
-            files[path.name] = path.read_bytes()
+            files[key] = (path.name, path.read_bytes())
         except OSError as exc:
             raise OutputError(f"{path}: cannot read the file to mail: {exc.strerror}") from None
     msg = message(report, files, sender=plan.settings.sender, to=plan.to)

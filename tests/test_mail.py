@@ -144,7 +144,8 @@ def test_html_body_escapes_text_from_the_allies_table() -> None:
     """A matrix title with markup reaches the HTML body as text, never as markup."""
     report = make_report()
     report.matrices[0].spec = dataclasses.replace(report.matrices[0].spec, title="<b>GR & GL</b>")
-    msg = mail.message(report, {HTML: b"h", XLSX: b"x"}, sender=SENDER, to=TO)
+    files = {"html": (HTML, b"h"), "xlsx": (XLSX, b"x")}
+    msg = mail.message(report, files, sender=SENDER, to=TO)
     _, page, _ = _parts(msg)
     assert "&lt;b&gt;GR &amp; GL&lt;/b&gt;: 5 de 8" in page and "<b>" not in page
 
