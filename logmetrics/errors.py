@@ -107,10 +107,14 @@ class MailError(LogmetricsError):
     def __str__(self) -> str:
         text = f"mail via {self.host}:{self.port}: {self.problem}"
         if self.code is not None:
-            text += f" (server: {self.code} {self.reply or ''})".replace(" )", ")")
+            text += f" (server: {_answer(self.code, self.reply)})"
         for addr, (code, reply) in self.refused.items():
-            text += f"; {addr} refused: {code} {reply}".rstrip()
+            text += f"; {addr} refused: {_answer(code, reply)}"
         return text + "; the report files are written, run again to resend"
+
+
+def _answer(code: int, reply: str | None) -> str:
+    return f"{code} {reply}" if reply else str(code)
 
 
 class MailUnreachable(MailError):

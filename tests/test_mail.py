@@ -271,6 +271,8 @@ def test_mail_error_is_one_line_with_the_facts() -> None:
         "the report files are written, run again to resend"
     )
     assert isinstance(err, MailError) and err.exit_code == 9
+    login = MailLoginRefused("login as 'r' refused", host="h", port=465, code=535, reply="5.7.8 no")
+    assert str(login).startswith("mail via h:465: login as 'r' refused (server: 535 5.7.8 no); ")
 
 
 # --- checked before the month is built ----------------------------------------------------------
