@@ -215,7 +215,14 @@ def _failure(exc: OSError, s: MailSettings) -> MailError:
             return MailRefused(f"sender {exc.sender} refused", **at, **answer)
         if isinstance(exc, smtplib.SMTPConnectError):
             return MailUnreachable("the server refused the connection", **at, **answer)
-        return MailRefused("the server refused the message", **at, **answer)
+        if isinstance(exc, smtplib.SMTPDataError):
+            return MailRefused("the server refused the message", **at, **answer)
+        return MailError("the server answered with an error", **at, **answer)
+    # a TLS client on a plain port fails its handshake; a plain client on an implicit-TLS port
+    # waits for a greeting that never comes (smtplib reports that as a lost connection)
+    hint = f" (is mail.security {s.security!r} right for port {s.port}?)"
+    if isinstance(exc, TimeoutError) or isinstance(exc.__context__, TimeoutError):
+        return MailUnreachable(f"no answer within {TIMEOUT:g} s{hint}", **at)
     if isinstance(exc, smtplib.SMTPServerDisconnected):
         return MailUnreachable(f"connection lost: {_reason(exc)}", **at)
     if isinstance(exc, smtplib.SMTPException):  # no STARTTLS or AUTH offered, no common mechanism
@@ -223,7 +230,7 @@ def _failure(exc: OSError, s: MailSettings) -> MailError:
     if isinstance(exc, ssl.SSLCertVerificationError):
         return MailUnreachable(f"TLS: certificate not trusted: {exc.verify_message}", **at)
     if isinstance(exc, ssl.SSLError):
-        return MailUnreachable(f"TLS: {_reason(exc)}", **at)
+        return MailUnreachable(f"TLS: {_reason(exc)}{hint}", **at)
     return MailUnreachable(f"cannot reach the server: {_reason(exc)}", **at)
 
 

@@ -236,6 +236,28 @@ def test_untrusted_certificate_is_unreachable(
     assert server.inbox.logins == []  # the password was never sent
 
 
+def test_implicit_tls_on_a_starttls_port_names_the_setting(
+    certs: Certificates, written: dict[str, Path]
+) -> None:
+    """security 'ssl' against a STARTTLS server fails its handshake; the error names the key."""
+    with smtp_server("starttls", certs) as server, pytest.raises(MailUnreachable) as info:
+        _send(_settings(server, "ssl"), written)
+    assert f"(is mail.security 'ssl' right for port {server.port}?)" in str(info.value)
+
+
+def test_starttls_on_an_implicit_tls_port_times_out_with_a_hint(
+    certs: Certificates, written: dict[str, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A plain client on an implicit-TLS port gets no greeting: the time-out names the key."""
+    monkeypatch.setattr(mail, "TIMEOUT", 1.0)
+    with smtp_server("ssl", certs) as server, pytest.raises(MailUnreachable) as info:
+        _send(_settings(server, "starttls"), written)
+    assert str(info.value).startswith(
+        f"mail via 127.0.0.1:{server.port}: no answer within 1 s "
+        f"(is mail.security 'starttls' right for port {server.port}?)"
+    )
+
+
 def test_every_recipient_refused(certs: Certificates, written: dict[str, Path]) -> None:
     """Recipients the server answers 550 to are listed with its answer; nothing is delivered."""
     with (
