@@ -8,6 +8,7 @@ hook; the SMTP server is aiosmtpd with STARTTLS and AUTH (tests/smtp_server.py).
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import os
 import re
 import shutil
@@ -19,6 +20,7 @@ from pathlib import Path
 
 import pytest
 
+from logmetrics.api import report_month
 from logmetrics.cli import main
 from logmetrics.config import PASSWORD_ENV, Config
 from logmetrics.ingest import ingest
@@ -131,6 +133,13 @@ def test_previous_is_read_in_lima_not_on_the_system_clock(warehouse: Path, tmp_p
     )
 
 
+def test_api_previous_month_from_now(warehouse: Path, tmp_path: Path) -> None:
+    """report_month('previous', now=…) writes the month before now's Lima month."""
+    now = dt.datetime(2022, 4, 15, 12, 0, tzinfo=dt.UTC)
+    paths = report_month("previous", warehouse=warehouse, allies=ALLIES, out_dir=tmp_path, now=now)
+    assert [p.name for p in paths] == list(MARCH)
+
+
 # --- a failed send: one line, exit 9, the files stay ---------------------------------------------
 
 
@@ -155,10 +164,12 @@ def test_refused_login_exits_9_and_keeps_the_files(
 ) -> None:  # fmt: skip
     """A wrong password: one error line naming the refused login, exit 9, four files written."""
     monkeypatch.setenv(PASSWORD_ENV, "wrong-" + PASSWORD)
+    caplog.set_level(logging.DEBUG)
     with smtp_server("starttls", certs) as server:
         code, err, out = _run_failing(warehouse, tmp_path, mail_table(server, "starttls"), capsys)
     line = _one_error_line(err)
     assert code == 9 and "login as 'reportes@contigo.example' refused" in line and "535" in line
+    assert "mailing 'Reporte mensual USUARIO ALIADO — marzo de 2022'" in caplog.text
     assert PASSWORD not in err and PASSWORD not in caplog.text
     assert sorted(p.name for p in out.iterdir()) == sorted(MARCH)
     assert server.inbox.received == []
