@@ -69,7 +69,9 @@ def _parser() -> argparse.ArgumentParser:
         description="Build the month's two matrices from the store and the allies table and write "
         "the HTML report, the XLSX workbook and one CSV per matrix.",
     )
-    rep.add_argument("--month", required=True, metavar="YYYY-MM", help="the month to report")
+    rep.add_argument("--month", required=True, metavar="YYYY-MM|previous",
+                     help="the month to report; 'previous': the last whole month in the "
+                     "configured time zone")  # fmt: skip
     rep.add_argument("--warehouse", default="warehouse", metavar="DIR",
                      help="the Parquet store: a directory, or an object-store URL like "
                      "s3://bucket/prefix (default: ./warehouse)")  # fmt: skip
@@ -79,6 +81,9 @@ def _parser() -> argparse.ArgumentParser:
     rep.add_argument("--config", metavar="FILE", help="TOML configuration")
     rep.add_argument("--scheduler", metavar="ADDRESS",
                      help="run the tasks on a Dask cluster (tcp://HOST:8786)")  # fmt: skip
+    rep.add_argument("--mail-to", metavar="ADDR[,ADDR...]",
+                     help="mail the HTML and XLSX to these addresses once written (SMTP server "
+                     "in the config's [mail] table, password in LOGMETRICS_SMTP_PASSWORD)")  # fmt: skip
 
     demo = sub.add_parser(
         "demo",
@@ -107,6 +112,16 @@ def _date_range(text: str) -> tuple[dt.date, dt.date]:
     if end < start:
         raise ConfigError(f"--rebuild: {text!r} ends before it starts")
     return start, end
+
+
+def _addresses(text: str | None) -> list[str]:
+    """``--mail-to a@x.pe,b@y.pe`` -> the addresses; an empty list item is an error."""
+    if text is None:
+        return []
+    addresses = [a.strip() for a in text.split(",")]
+    if not all(addresses):
+        raise ConfigError(f"--mail-to: {text!r} has an empty address")
+    return addresses
 
 
 class _ProgressBar:
@@ -170,6 +185,7 @@ def _cmd_ingest(args: argparse.Namespace) -> int:
 def _cmd_report(args: argparse.Namespace) -> int:
     from .api import report_month
 
+    to = _addresses(args.mail_to)
     paths = report_month(
         args.month,
         warehouse=args.warehouse,
@@ -177,9 +193,12 @@ def _cmd_report(args: argparse.Namespace) -> int:
         out_dir=args.out,
         config=_config(args.config),
         scheduler=args.scheduler,
+        mail_to=to,
     )
     for path in paths:
         print(path)
+    if to:
+        print(f"mailed to {', '.join(to)}")
     return 0
 
 

@@ -7,6 +7,7 @@ Interpretation happens at report time, so changing these rules never needs a re-
 
 from __future__ import annotations
 
+import email.policy
 import re
 import tomllib
 from dataclasses import dataclass, field, replace
@@ -114,6 +115,24 @@ DEFAULT_MATRICES: tuple[MatrixSpec, ...] = (
     ),
 )  # fmt: skip
 
+MAIL_SECURITY = {"starttls": 587, "ssl": 465, "none": 25}  # mode -> its usual port
+
+#: The only place the SMTP password is read from: never the TOML, never the command line.
+PASSWORD_ENV = "LOGMETRICS_SMTP_PASSWORD"
+
+
+@dataclass(frozen=True)
+class MailSettings:
+    """The ``[mail]`` table: how to reach the SMTP relay. The password is not here (PASSWORD_ENV)."""
+
+    host: str
+    sender: str  # the TOML's ``from``: an address, or ``Name <address>``
+    port: int = 587
+    security: str = "starttls"  # "starttls", "ssl" (implicit TLS) or "none"
+    user: str | None = None  # None: no AUTH
+    cafile: str | None = None  # PEM file of the CAs to trust instead of the system's
+
+
 USER_FIELD_KINDS = ("remote_user", "request_header", "response_header", "cookie")
 
 
@@ -177,6 +196,7 @@ class Config:
     matrices: tuple[MatrixSpec, ...] = DEFAULT_MATRICES
     programme: str = "Programa Nacional CONTIGO"
     application: str = "USUARIO ALIADO"
+    mail: MailSettings | None = None
 
     @property
     def tz(self) -> ZoneInfo:
@@ -197,7 +217,7 @@ class Config:
 
 _TOP_KEYS = {
     "timezone", "log_format", "session_timeout_minutes", "programme", "application",
-    "user", "bots", "pages", "events", "matrices",
+    "user", "bots", "pages", "events", "matrices", "mail",
 }  # fmt: skip
 
 
@@ -316,6 +336,48 @@ def _matrices(where: str, raw: Any, column_keys: set[str]) -> tuple[MatrixSpec, 
     return tuple(out)
 
 
+def mail_address(where: str, text: str) -> str:
+    """Check one address (``a@b.pe`` or ``Name <a@b.pe>``); a ConfigError names ``where``."""
+    try:
+        header = email.policy.default.header_factory("To", text)
+        (addr,) = header.addresses
+        ok = not header.defects and addr.username and addr.domain
+    except (ValueError, IndexError):  # the parser's way of failing on some inputs
+        ok = False
+    if not ok:
+        raise ConfigError(f"{where}: {text!r} is not one e-mail address")
+    return str(addr)
+
+
+def _mail(source: str, raw: Any) -> MailSettings:
+    m = _typed(f"{source}: [mail]", raw, dict, "a table")
+    if "password" in m:
+        raise ConfigError(f"{source}: mail.password: not read from a file; set {PASSWORD_ENV}")
+    _check_keys(f"{source}: [mail]", m, {"host", "port", "security", "user", "from", "cafile"})
+    for req in ("host", "from"):
+        if req not in m:
+            raise ConfigError(f"{source}: [mail]: missing key {req!r}")
+    text = {
+        k: _typed(f"{source}: mail.{k}", v, str, "a string") for k, v in m.items() if k != "port"
+    }
+    security = text.get("security", "starttls")
+    if security not in MAIL_SECURITY:
+        raise ConfigError(
+            f"{source}: mail.security: {security!r} is not one of {', '.join(MAIL_SECURITY)}"
+        )
+    port = _typed(f"{source}: mail.port", m.get("port", MAIL_SECURITY[security]), int, "a port")
+    if not 0 < port < 65536:
+        raise ConfigError(f"{source}: mail.port: {port} is not a port number (1-65535)")
+    return MailSettings(
+        host=text["host"],
+        sender=mail_address(f"{source}: mail.from", text["from"]),
+        port=port,
+        security=security,
+        user=text.get("user"),
+        cafile=text.get("cafile"),
+    )
+
+
 def config_from_dict(data: dict[str, Any], *, source: str = "config") -> Config:
     """Build a Config from parsed TOML, validating every key; errors name ``source`` and the key."""
     _check_keys(source, data, _TOP_KEYS)
@@ -383,6 +445,8 @@ def config_from_dict(data: dict[str, Any], *, source: str = "config") -> Config:
             kw["page_statuses"] = _int_list(f"{source}: pages.statuses", p["statuses"])
     if "events" in data:
         kw["events"] = _events(f"{source}: events", data["events"])
+    if "mail" in data:
+        kw["mail"] = _mail(source, data["mail"])
     events = kw.get("events", DEFAULT_EVENTS)
     column_keys = set(BUILTIN_COLUMNS) | {e.name for e in events}
     if "matrices" in data:

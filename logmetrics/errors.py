@@ -75,3 +75,55 @@ class OutputError(LogmetricsError):
     """A report file could not be written (disk full, permissions)."""
 
     exit_code = 8
+
+
+class MailError(LogmetricsError):
+    """The report files are written but mailing them failed; running the command again resends.
+
+    ``host``/``port`` name the SMTP server, ``problem`` what went wrong, ``code``/``reply`` what
+    the server answered (when it answered), ``refused`` each refused recipient's answer.
+    """
+
+    exit_code = 9
+
+    def __init__(
+        self,
+        problem: str,
+        *,
+        host: str,
+        port: int,
+        code: int | None = None,
+        reply: str | None = None,
+        refused: dict[str, tuple[int, str]] | None = None,
+    ) -> None:
+        self.problem = problem
+        self.host = host
+        self.port = port
+        self.code = code
+        self.reply = reply
+        self.refused = dict(refused or {})
+        super().__init__(problem)
+
+    def __str__(self) -> str:
+        text = f"mail via {self.host}:{self.port}: {self.problem}"
+        if self.code is not None:
+            text += f" (server: {_answer(self.code, self.reply)})"
+        for addr, (code, reply) in self.refused.items():
+            text += f"; {addr} refused: {_answer(code, reply)}"
+        return text + "; the report files are written, run again to resend"
+
+
+def _answer(code: int, reply: str | None) -> str:
+    return f"{code} {reply}" if reply else str(code)
+
+
+class MailUnreachable(MailError):
+    """The SMTP server could not be reached, or its TLS handshake or certificate failed."""
+
+
+class MailLoginRefused(MailError):
+    """The SMTP server refused the user and password (``LOGMETRICS_SMTP_PASSWORD``)."""
+
+
+class MailRefused(MailError):
+    """The server refused the sender, a recipient or the message itself."""

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Install everything the test suite needs on a fresh Debian machine, then run the whole suite.
 # System packages (Chromium for the browser test, LibreOffice for the workbook check, GNU time
-# for the benchmarks) are installed with apt-get when run as root; without them those tests skip
-# with their reason. Python dependencies go into ./.venv.
+# for the benchmarks, faketime to run `report --month previous` on a chosen date, systemd for
+# `systemd-analyze verify` on the shipped units) are installed with apt-get when run as root;
+# without them those tests skip with their reason. Python dependencies go into ./.venv.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -10,6 +11,8 @@ need=()
 command -v chromium >/dev/null 2>&1 || need+=(chromium)
 command -v libreoffice >/dev/null 2>&1 || command -v soffice >/dev/null 2>&1 || need+=(libreoffice-calc-nogui)
 [ -x /usr/bin/time ] || need+=(time)
+command -v faketime >/dev/null 2>&1 || need+=(faketime)
+command -v systemd-analyze >/dev/null 2>&1 || need+=(systemd)
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
     echo "test.sh: installing ${need[*]} with apt-get" >&2

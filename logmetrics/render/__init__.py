@@ -12,7 +12,7 @@ from pathlib import Path
 from ..errors import OutputError
 from ..model import MatrixTable, MonthReport
 from ._csv import csv_bytes, csv_text
-from ._html import render_html
+from ._html import render_html, summary_sentences
 from ._output import write_files
 from ._xlsx import xlsx_bytes
 
@@ -20,6 +20,7 @@ __all__ = [
     "csv_text",
     "output_paths",
     "render_html",
+    "summary_sentences",
     "write_csv",
     "write_html",
     "write_report",

@@ -623,7 +623,8 @@ def _cards(report: MonthReport) -> list[Card]:
     return cards
 
 
-def _summary(report: MonthReport) -> list[str]:
+def summary_sentences(report: MonthReport) -> list[str]:
+    """The month in a few Spanish sentences: the report's «Resumen» and the mail's body."""
     period = month_label(report.month)
     out: list[str] = []
     for m in report.matrices:
@@ -707,7 +708,7 @@ def page_model(report: MonthReport) -> Page:
         csp=content_security_policy(css=css, js=js),
         css=Markup(css),
         js=Markup(js),
-        summary=_summary(report),
+        summary=summary_sentences(report),
         cards=_cards(report),
         coverage=_coverage(report),
         charts=_charts(report),
