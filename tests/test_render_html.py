@@ -12,6 +12,7 @@ from html import unescape
 from html.parser import HTMLParser
 from pathlib import Path
 
+import openpyxl
 import pytest
 import report_factory as rf
 
@@ -155,10 +156,24 @@ def test_header_and_coverage_in_spanish(html):
     assert "Uso de la aplicación USUARIO ALIADO" in text
     assert "Reporte mensual · marzo de 2022" in text
     assert "Generado el 1 de abril de 2022, 06:00 (hora de Lima)" in text
-    assert "Primer hit del mes 2022-03-01 00:00:00" in text
-    assert "Hits de robots excluidos 120,456" in text
+    assert "Primera petición del mes 2022-03-01 00:00:00" in text
+    assert "Peticiones de robots (excluidas) 120,456" in text
     assert "Líneas rechazadas (no legibles) en las ingestas 17" in text
-    assert "Archivos de registro con hits en el mes 31" in text
+    assert "Archivos de registro con peticiones del mes 31" in text
+
+
+def test_report_speaks_spanish_without_hit(html, tmp_path):
+    """No "hit" in what a reader sees: the page's text and labels, the workbook, the CSVs."""
+    doc = parse(html)
+    seen = doc.text + [v or "" for _, attrs in doc.tags for k, v in attrs.items() if k != "content"]
+    write_report(rf.make_report(), tmp_path)
+    book = openpyxl.load_workbook(tmp_path / "reporte-usuario-aliado-2022-03.xlsx")
+    seen += [c.value for ws in book.worksheets for row in ws.iter_rows() for c in row
+             if isinstance(c.value, str)]  # fmt: skip
+    seen += [p.read_text(encoding="utf-8-sig") for p in tmp_path.glob("*.csv")]
+    hits = sorted({m.group(0) for text in seen for m in re.finditer(r"(?i)\bhits?\b", text)})
+    assert hits == []
+    assert "Peticiones de robots (excluidas)" in doc.text
 
 
 def test_headline_figures_and_changes(html):

@@ -18,7 +18,7 @@ import openpyxl
 import pytest
 import report_factory as rf
 
-from logmetrics.render import write_xlsx, xlsx_bytes
+from logmetrics.render import write_report, write_xlsx, xlsx_bytes
 
 GOLDEN = Path(__file__).parent / "golden" / "reporte-usuario-aliado-2022-03.xlsx.json"
 UPDATE = os.environ.get("LOGMETRICS_UPDATE_GOLDEN") == "1"
@@ -96,7 +96,7 @@ def test_matrix_sheet_cells_are_typed():
     # 33.33 % is stored as the fraction 0.3333 with a percent format
     assert (ws["R2"].value, ws["R2"].number_format) == (0.3333, "0.00%")
     assert ws["N2"].value == dt.timedelta(seconds=185)
-    assert ws["N2"].number_format == "[h]:mm:ss"
+    assert ws["N2"].number_format == "[hh]:mm:ss"  # 00:03:05, as in the HTML and the CSV
     assert ws["M2"].value == dt.datetime(2022, 3, 30, 17, 45, 3)
     assert ws["M2"].number_format == "yyyy-mm-dd hh:mm:ss"
     # an ally that never connected: empty date, empty rates (not 0)
@@ -170,7 +170,7 @@ def test_pages_unknown_and_notes_sheets():
                  "Número de usos del botón menores sin autorización"):  # fmt: skip
         assert term in text, term
     labels = {r[0].value: r[1].value for r in notes.iter_rows(min_row=3, max_row=14)}
-    assert labels["Hits de robots excluidos"] == 120456
+    assert labels["Peticiones de robots (excluidas)"] == 120456
     assert labels["Generado"] == dt.datetime(2022, 4, 1, 6, 0)
 
 
@@ -255,7 +255,30 @@ def test_libreoffice_reads_typed_cells_and_keeps_formulas_inert(tmp_path):
     assert proc.returncode == 0, proc.stderr
     lines = (tmp_path / "reporte.csv").read_text(encoding="utf-8").splitlines()
     assert lines[1].startswith('"010000","AMAZONAS",,,"Gobierno Regional de Amazonas",12,')
-    assert lines[1].endswith(",2022-03-30 17:45:03,0:03:05,140,98,12.50%,33.33%")
+    assert lines[1].endswith(",2022-03-30 17:45:03,00:03:05,140,98,12.50%,33.33%")
     assert lines[4].startswith('"080101","CUSCO","CUSCO","CUSCO","=HYPERLINK(""http://x"",""y"")",')
     assert lines[3].split(",")[4] == '"<script>alert(1)</script>"'
     assert lines[-1].startswith(',,,,"Total",')
+
+
+@pytest.mark.slow
+def test_durations_read_hh_mm_ss_in_every_file(tmp_path):
+    """HTML, CSV and the workbook (as LibreOffice shows it) all write HH:MM:SS, 100 hours too."""
+    report = rf.make_report()
+    report.matrices[0].rows[0]["tiempo_promedio"] = 360000  # 100 hours
+    write_report(report, tmp_path)
+    html = (tmp_path / "reporte-usuario-aliado-2022-03.html").read_text(encoding="utf-8")
+    assert '<td class="num" data-v="360000">100:00:00</td>' in html
+    assert '<td class="num" data-v="61">00:01:01</td>' in html
+    rows = (tmp_path / "matriz-gobiernos-2022-03.csv").read_text(encoding="utf-8-sig")
+    assert ",100:00:00," in rows.splitlines()[1] and ",00:01:01," in rows.splitlines()[2]
+    ws = openpyxl.load_workbook(tmp_path / "reporte-usuario-aliado-2022-03.xlsx").worksheets[0]
+    assert ws["N2"].value == dt.timedelta(hours=100)  # a typed duration, not text
+    proc = _office(
+        tmp_path, tmp_path / "reporte-usuario-aliado-2022-03.xlsx",
+        "csv:Text - txt - csv (StarCalc):44,34,76,1",
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    lines = (tmp_path / "reporte-usuario-aliado-2022-03.csv").read_text(encoding="utf-8")
+    shown = [line.split(",")[13] for line in lines.splitlines()[1:3]]
+    assert shown == ["100:00:00", "00:01:01"]

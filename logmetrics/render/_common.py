@@ -43,13 +43,13 @@ def coverage_rows(report: MonthReport) -> list[tuple[str, Any]]:
             f"{report.period_end:%Y-%m-%d}, {zone_label(cfg.timezone)})",
         ),
         ("Generado", report.generated_at),
-        ("Primer hit del mes", cov.first_hit),
-        ("Último hit del mes", cov.last_hit),
-        ("Archivos de registro con hits en el mes", cov.files),
-        ("Hits almacenados del mes", cov.hits),
-        ("Hits de robots excluidos", cov.bot_hits),
-        ("Hits de personas", cov.human_hits),
-        ("Hits de interacción (vistas de página y eventos)", cov.interaction_hits),
+        ("Primera petición del mes", cov.first_hit),
+        ("Última petición del mes", cov.last_hit),
+        ("Archivos de registro con peticiones del mes", cov.files),
+        ("Peticiones almacenadas del mes", cov.hits),
+        ("Peticiones de robots (excluidas)", cov.bot_hits),
+        ("Peticiones de personas", cov.human_hits),
+        ("Peticiones de interacción (vistas de página y eventos)", cov.interaction_hits),
         ("Líneas rechazadas (no legibles) en las ingestas", cov.lines_rejected),
     ]
 
@@ -73,7 +73,7 @@ PAGE_COLUMNS: list[Column] = [
 ]
 UNKNOWN_COLUMNS: list[Column] = [
     ("Usuario", "text", lambda u: u.user),
-    ("Hits", "count", lambda u: u.hits),
+    ("Peticiones", "count", lambda u: u.hits),
     ("Sesiones", "count", lambda u: u.sessions),
     ("Última vez visto", "datetime", lambda u: u.last_seen),
 ]

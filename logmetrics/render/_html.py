@@ -659,7 +659,7 @@ def _coverage(report: MonthReport) -> list[tuple[str, str]]:
         if isinstance(value, dt.datetime):
             text = fmt_datetime(value)
         elif value is None:
-            text = "sin hits"
+            text = "sin peticiones"
         elif isinstance(value, int):
             text = fmt_int(value)
         else:

@@ -41,7 +41,7 @@ NUMBER_FORMATS = {
     "text": "@",
     "count": "#,##0",
     "percent": "0.00%",
-    "duration": "[h]:mm:ss",
+    "duration": "[hh]:mm:ss",
     "datetime": "yyyy-mm-dd hh:mm:ss",
 }
 _DISPLAY_WIDTH = {"percent": 8, "duration": 9, "datetime": 19}
