@@ -86,35 +86,39 @@ def test_matrix_sheet_cells_are_typed():
         "Usuarios desconocidos", "Notas",
     ]  # fmt: skip
     ws = wb["Gobiernos Regionales y Locales"]
-    assert [c.value for c in ws[1]][:6] == [
-        "Ubigeo", "Región", "Provincia", "Distrito", "Entidad",
+    assert [c.value for c in ws[1]][:7] == [
+        "Ubigeo", "Región", "Provincia", "Distrito", "Entidad", "Tipo",
         "Número de ingresos a la aplicación",
     ]  # fmt: skip
     a2 = ws["A2"]
     assert (a2.value, a2.data_type, a2.number_format) == ("010000", "s", "@")
-    assert (ws["F2"].value, ws["F2"].number_format) == (12, "#,##0")
-    # 33.33 % is stored as the fraction 0.3333 with a percent format
-    assert (ws["R2"].value, ws["R2"].number_format) == (0.3333, "0.00%")
-    assert ws["N2"].value == dt.timedelta(seconds=185)
-    assert ws["N2"].number_format == "[hh]:mm:ss"  # 00:03:05, as in the HTML and the CSV
-    assert ws["M2"].value == dt.datetime(2022, 3, 30, 17, 45, 3)
-    assert ws["M2"].number_format == "yyyy-mm-dd hh:mm:ss"
+    assert [ws[f"F{r}"].value for r in range(2, 10)] == [
+        "GR", "GL", "GL", "GL", "GR", "GL", "GL", "GR",
+    ]  # fmt: skip
+    assert (ws["G2"].value, ws["G2"].number_format) == (12, "#,##0")
+    # 32.86 % is stored as the fraction 0.3286 with a percent format
+    assert (ws["S2"].value, ws["S2"].number_format) == (0.3286, "0.00%")
+    assert ws["O2"].value == dt.timedelta(seconds=185)
+    assert ws["O2"].number_format == "[hh]:mm:ss"  # 00:03:05, as in the HTML and the CSV
+    assert ws["N2"].value == dt.datetime(2022, 3, 30, 17, 45, 3)
+    assert ws["N2"].number_format == "yyyy-mm-dd hh:mm:ss"
     # an ally that never connected: empty date, empty rates (not 0)
-    assert ws["M4"].value is None and ws["Q4"].value is None and ws["R4"].value is None
+    assert ws["N4"].value is None and ws["R4"].value is None and ws["S4"].value is None
+    assert "Tipo" not in [c.value for c in wb["Otros Aliados"][1]]
 
 
 def test_matrix_sheet_has_frozen_header_filter_widths_and_totals():
     """Header frozen, filter over the data rows only, totals row summed below it."""
     ws = _load()["Gobiernos Regionales y Locales"]
     assert ws.freeze_panes == "A2"
-    assert ws.auto_filter.ref == "A1:R9"
+    assert ws.auto_filter.ref == "A1:S9"
     totals = [c.value for c in ws[10]]
-    assert totals[4] == "Total"
-    assert totals[5:12] == [1255, 315, 61, 13, 8, 21, 83]
-    assert totals[12] == dt.datetime(2022, 3, 31, 23, 59, 59)
-    assert totals[13] == dt.timedelta(seconds=3390)
-    assert totals[14:16] == [15397, 9998]
-    assert totals[16:] == [0.0427, 0.2135]  # the builder's rates, not sums of rates
+    assert totals[4] == "Total" and totals[5] is None
+    assert totals[6:13] == [1255, 315, 61, 13, 8, 21, 83]
+    assert totals[13] == dt.datetime(2022, 3, 31, 23, 59, 59)
+    assert totals[14] == dt.timedelta(seconds=3692)
+    assert totals[15:17] == [15397, 9998]
+    assert totals[17:] == [0.0427, 0.212]  # the builder's rates, not sums of rates
     assert ws["E10"].font.b
     widths = {k: v.width for k, v in ws.column_dimensions.items()}
     assert widths["E"] >= len("Municipalidad Provincial de Chachapoyas")
@@ -254,8 +258,8 @@ def test_libreoffice_reads_typed_cells_and_keeps_formulas_inert(tmp_path):
     proc = _office(tmp_path, src, "csv:Text - txt - csv (StarCalc):44,34,76,1")
     assert proc.returncode == 0, proc.stderr
     lines = (tmp_path / "reporte.csv").read_text(encoding="utf-8").splitlines()
-    assert lines[1].startswith('"010000","AMAZONAS",,,"Gobierno Regional de Amazonas",12,')
-    assert lines[1].endswith(",2022-03-30 17:45:03,00:03:05,140,98,12.50%,33.33%")
+    assert lines[1].startswith('"010000","AMAZONAS",,,"Gobierno Regional de Amazonas","GR",12,')
+    assert lines[1].endswith(",2022-03-30 17:45:03,00:03:05,140,98,12.50%,32.86%")
     assert lines[4].startswith('"080101","CUSCO","CUSCO","CUSCO","=HYPERLINK(""http://x"",""y"")",')
     assert lines[3].split(",")[4] == '"<script>alert(1)</script>"'
     assert lines[-1].startswith(',,,,"Total",')
@@ -273,12 +277,12 @@ def test_durations_read_hh_mm_ss_in_every_file(tmp_path):
     rows = (tmp_path / "matriz-gobiernos-2022-03.csv").read_text(encoding="utf-8-sig")
     assert ",100:00:00," in rows.splitlines()[1] and ",00:01:01," in rows.splitlines()[2]
     ws = openpyxl.load_workbook(tmp_path / "reporte-usuario-aliado-2022-03.xlsx").worksheets[0]
-    assert ws["N2"].value == dt.timedelta(hours=100)  # a typed duration, not text
+    assert ws["O2"].value == dt.timedelta(hours=100)  # a typed duration, not text
     proc = _office(
         tmp_path, tmp_path / "reporte-usuario-aliado-2022-03.xlsx",
         "csv:Text - txt - csv (StarCalc):44,34,76,1",
     )  # fmt: skip
     assert proc.returncode == 0, proc.stderr
     lines = (tmp_path / "reporte-usuario-aliado-2022-03.csv").read_text(encoding="utf-8")
-    shown = [line.split(",")[13] for line in lines.splitlines()[1:3]]
+    shown = [line.split(",")[14] for line in lines.splitlines()[1:3]]
     assert shown == ["100:00:00", "00:01:01"]

@@ -5,8 +5,72 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from ..errors import OutputError
 from ..model import MatrixTable, MonthReport, PageRow, UnknownUser
 from ._text import column_kind, month_label
+
+#: Columns that name the ally: they stay in view while the figures scroll sideways.
+PINNED = ("ubigeo", "entidad")
+
+#: Percentage columns as (numerator, denominator) components, as ``metrics.rates`` divides them.
+RATIOS: dict[str, tuple[str, str]] = {
+    "rebote": ("bounces", "sessions"),
+    "salidas": ("exits", "pageviews"),
+}
+#: The average time on page: Σ time on page ÷ (page views − exits).
+AVERAGE_TIME = "tiempo_promedio"
+TIME_PARTS = ("time_on_page", "pageviews", "exits")
+#: Every component a total of shown rows may need, in the order renderers write them.
+PARTS = ("sessions", "bounces", "pageviews", "exits", "time_on_page")
+
+
+def label_column(columns: tuple[str, ...]) -> str | None:
+    """The column whose total cell reads "Total": Entidad, else a leading text column."""
+    if "entidad" in columns:
+        return "entidad"
+    if columns and column_kind(columns[0]) == "text":
+        return columns[0]
+    return None
+
+
+def total_rule(key: str, columns: tuple[str, ...]) -> str:
+    """How a column's total comes from the rows shown.
+
+    ``sum`` (counts), ``max`` (dates), ``ratio`` (percentages, from summed components),
+    ``time`` (average time on page, from summed components), ``label`` or ``""`` (text).
+    """
+    kind = column_kind(key)
+    if kind == "count":
+        return "sum"
+    if kind == "datetime":
+        return "max"
+    if key in RATIOS:
+        return "ratio"
+    if key == AVERAGE_TIME:
+        return "time"
+    return "label" if key == label_column(columns) else ""
+
+
+def parts_needed(columns: tuple[str, ...]) -> list[str]:
+    """The components the matrix's rate and duration columns are computed from."""
+    wanted: set[str] = set()
+    for key in columns:
+        if key in RATIOS:
+            wanted.update(RATIOS[key])
+        elif key == AVERAGE_TIME:
+            wanted.update(TIME_PARTS)
+    return [p for p in PARTS if p in wanted]
+
+
+def row_parts(row: dict[str, Any], parts: list[str]) -> list[int | float]:
+    """A matrix row's components, in ``parts`` order (the report builder stores them)."""
+    comp = row.get("_components")
+    if parts and comp is None:
+        raise OutputError(
+            f"matrix row {row.get('ubigeo', '')} {row.get('entidad', '')}: no components "
+            "to total its rates from (rows come from report.build_report)"
+        )
+    return [comp[p] if p == "time_on_page" else int(comp[p]) for p in parts] if comp else []
 
 
 def matrix_totals(matrix: MatrixTable) -> dict[str, Any]:
@@ -16,18 +80,15 @@ def matrix_totals(matrix: MatrixTable) -> dict[str, Any]:
     computes from the summed components.
     """
     out: dict[str, Any] = {}
+    label = label_column(matrix.columns)
     for key in matrix.columns:
         kind = column_kind(key)
         if kind == "count":
             out[key] = sum(int(r.get(key) or 0) for r in matrix.rows)
         elif kind == "text":
-            out[key] = "Total" if key == "entidad" else ""
+            out[key] = "Total" if key == label else ""
         else:
             out[key] = matrix.totals.get(key)
-    if "entidad" not in matrix.columns and matrix.columns:
-        first = matrix.columns[0]
-        if column_kind(first) == "text":
-            out[first] = "Total"
     return out
 
 
