@@ -20,8 +20,21 @@ RATIOS: dict[str, tuple[str, str]] = {
 #: The average time on page: Σ time on page ÷ (page views − exits).
 AVERAGE_TIME = "tiempo_promedio"
 TIME_PARTS = ("time_on_page", "pageviews", "exits")
-#: Every component a total of shown rows may need, in the order renderers write them.
-PARTS = ("sessions", "bounces", "pageviews", "exits", "time_on_page")
+#: Every component a total of shown rows may need, in the order renderers write them, with the
+#: Spanish name the workbook gives its (hidden) column.
+PART_LABELS = {
+    "sessions": "Componente: sesiones",
+    "bounces": "Componente: rebotes",
+    "pageviews": "Componente: vistas de página",
+    "exits": "Componente: salidas",
+    "time_on_page": "Componente: segundos en la página",
+}
+PARTS = tuple(PART_LABELS)
+
+
+def pinned_through(columns: tuple[str, ...]) -> int:
+    """How many leading columns stay in view, up to the last pinned one (Entidad by default)."""
+    return max((i + 1 for i, key in enumerate(columns) if key in PINNED), default=0)
 
 
 def label_column(columns: tuple[str, ...]) -> str | None:
