@@ -254,7 +254,7 @@ def _matrix_totals(matrix: MatrixTable, parts: list[str]) -> list[_Total]:
         else:
             out.append(_Total("Total" if key == label else ""))
     per_row = [row_parts(r, parts) for r in matrix.rows]
-    sums = [sum(values[i] for values in per_row) for i in range(len(parts))]
+    sums = [sum(row[i] for row in per_row) for i in range(len(parts))]
     for p, total in zip(parts, sums, strict=True):
         span = xl_range(first, helper[p], last, helper[p])
         out.append(_Total(total if p == "time_on_page" else int(total), f"=SUBTOTAL(109,{span})"))
