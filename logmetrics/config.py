@@ -78,6 +78,7 @@ BUILTIN_COLUMNS: dict[str, str] = {
     "provincia": "Provincia",
     "distrito": "Distrito",
     "entidad": "Entidad",
+    "tipo": "Tipo",
     "ultima_conexion": "Fecha y hora de última conexión",
     "tiempo_promedio": "Promedio de tiempo en la página",
     "vistas": "Vistas de página",
@@ -89,6 +90,8 @@ BUILTIN_COLUMNS: dict[str, str] = {
 
 _TAIL = ("ultima_conexion", "tiempo_promedio", "vistas", "vistas_unicas", "rebote", "salidas")
 _HEAD = ("ubigeo", "region", "provincia", "distrito", "entidad")
+#: Matrix 1 mixes regional and local governments: its Tipo column (GR/GL) lets readers filter.
+_HEAD_TIPO = _HEAD + ("tipo",)
 
 
 @dataclass(frozen=True)
@@ -105,7 +108,7 @@ class MatrixSpec:
 DEFAULT_MATRICES: tuple[MatrixSpec, ...] = (
     MatrixSpec(
         "gobiernos", "Gobiernos Regionales y Locales", "matriz-gobiernos", ("GR", "GL"),
-        _HEAD + ("ingresos", "descargas", "vigentes", "suspendidos", "desafiliados",
+        _HEAD_TIPO + ("ingresos", "descargas", "vigentes", "suspendidos", "desafiliados",
                  "menores_sin_autorizacion", "solicitudes") + _TAIL,
     ),
     MatrixSpec(

@@ -432,13 +432,14 @@ def _row(
 ) -> dict[str, Any]:
     values: dict[str, Any] = rates(comp)
     values["ultima_conexion"] = last
-    for key in ("ubigeo", "region", "provincia", "distrito", "entidad"):
+    for key in ("ubigeo", "region", "provincia", "distrito", "entidad", "tipo"):
         values[key] = ally.get(key) or ""
     for e in config.events:
         values[e.name] = int(comp[f"ev_{e.name}"])
     row = {c: values[c] for c in columns}
     row["_active"] = int(comp["sessions"]) > 0
     row["_tipo"] = ally.get("tipo", "")
+    row["_components"] = dict(comp)  # renderers total the rows a reader filters from these
     return row
 
 

@@ -1,14 +1,16 @@
 #!/usr/bin/env bash
 # Install everything the test suite needs on a fresh Debian machine, then run the whole suite.
-# System packages (Chromium for the browser test, LibreOffice for the workbook check, GNU time
-# for the benchmarks, faketime to run `report --month previous` on a chosen date, systemd for
-# `systemd-analyze verify` on the shipped units) are installed with apt-get when run as root;
-# without them those tests skip with their reason. Python dependencies go into ./.venv.
+# System packages (Chromium for the browser test, poppler's pdftotext to read the page it
+# prints, LibreOffice for the workbook check, GNU time for the benchmarks, faketime to run
+# `report --month previous` on a chosen date, systemd for `systemd-analyze verify` on the shipped
+# units) are installed with apt-get when run as root; without them those tests skip with their
+# reason. Python dependencies go into ./.venv.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 need=()
 command -v chromium >/dev/null 2>&1 || need+=(chromium)
+command -v pdftotext >/dev/null 2>&1 || need+=(poppler-utils)
 command -v libreoffice >/dev/null 2>&1 || command -v soffice >/dev/null 2>&1 || need+=(libreoffice-calc-nogui)
 [ -x /usr/bin/time ] || need+=(time)
 command -v faketime >/dev/null 2>&1 || need+=(faketime)

@@ -1,9 +1,18 @@
 (function () {
   "use strict";
-  // Sorting and filtering for the report's tables. Reads the cells themselves (data-v holds
-  // the numeric key of number columns); loads nothing and writes no markup.
+  // Sorting, filtering and the totals of the rows shown, for the report's tables. Reads the
+  // cells themselves (data-v holds the numeric key of number columns) and the components on
+  // matrix rows; loads nothing and writes no markup, only text.
   var collator = new Intl.Collator("es", { numeric: true, sensitivity: "base" });
-  var fmt = new Intl.NumberFormat("es-PE");
+
+  // Numbers as the page prints them (es-PE: 1,234), whatever the browser's locale data says.
+  function grouped(n) {
+    return String(n).replace(/\B(?=(\d{3})+(?!\d))/g, ",");
+  }
+
+  function two(n) {
+    return n < 10 ? "0" + n : String(n);
+  }
 
   function fold(text) {
     return text.normalize("NFD").replace(/[\u0300-\u036f]/g, "").toLowerCase();
@@ -53,6 +62,57 @@
     });
   }
 
+  // The Total row of the rows shown. Counts add up; the latest date wins; rates divide summed
+  // components (data-* on each row), rounded half up like the report (never an average of rates).
+  function sum(rows, read) {
+    return rows.reduce(function (acc, r) { return acc + (Number(read(r)) || 0); }, 0);
+  }
+
+  function ratioText(num, den) {
+    if (!den) return "—"; // a percentage with a zero divisor is empty, as in the report
+    var h = Math.floor((2 * num * 10000 + den) / (2 * den)); // hundredths of a percent
+    return grouped(Math.floor(h / 100)) + "." + two(h % 100) + "%";
+  }
+
+  function timeText(seconds, pageviews, exits) {
+    var div = pageviews - exits;
+    var s = div > 0 ? Math.floor((2 * seconds + div) / (2 * div)) : 0;
+    return two(Math.floor(s / 3600)) + ":" + two(Math.floor((s % 3600) / 60)) + ":" + two(s % 60);
+  }
+
+  function latest(rows, col) {
+    var best = null;
+    rows.forEach(function (r) {
+      var v = r.cells[col].getAttribute("data-v") || ""; // YYYYMMDDhhmmss, "" for never
+      if (v !== "" && (best === null || v > key(best, col))) best = r;
+    });
+    return best ? best.cells[col].textContent : "";
+  }
+
+  function updateTotals(table, shown, all) {
+    Array.prototype.forEach.call(table.tFoot.rows[0].cells, function (cell, col) {
+      var rule = cell.getAttribute("data-total");
+      var text = null;
+      if (rule === "sum") text = grouped(sum(shown, function (r) { return key(r, col); }));
+      else if (rule === "max") text = latest(shown, col);
+      else if (rule === "ratio") {
+        var num = cell.getAttribute("data-num");
+        var den = cell.getAttribute("data-den");
+        text = ratioText(sum(shown, function (r) { return r.dataset[num]; }),
+                         sum(shown, function (r) { return r.dataset[den]; }));
+      } else if (rule === "time") {
+        text = timeText(sum(shown, function (r) { return r.dataset.timeOnPage; }),
+                        sum(shown, function (r) { return r.dataset.pageviews; }),
+                        sum(shown, function (r) { return r.dataset.exits; }));
+      } else if (rule === "label") {
+        text = shown.length === all ? "Total" : "Total (" + grouped(shown.length) + " de " + grouped(all) + ")";
+      }
+      if (text === null) return;
+      cell.textContent = text;
+      cell.classList.toggle("na", text === "—");
+    });
+  }
+
   function setUpFilter(tools) {
     var id = tools.getAttribute("data-tools");
     var table = document.getElementById(id);
@@ -73,7 +133,8 @@
         r.hidden = !ok;
         if (ok) shown += 1;
       });
-      count.textContent = "Mostrando " + fmt.format(shown) + " de " + fmt.format(rows.length);
+      count.textContent = "Mostrando " + grouped(shown) + " de " + grouped(rows.length);
+      if (table.tFoot) updateTotals(table, rows.filter(function (r) { return !r.hidden; }), rows.length);
     }
 
     input.addEventListener("input", apply);

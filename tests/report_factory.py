@@ -1,7 +1,9 @@
 """A realistic MonthReport for March 2022, built by hand so renderer tests need no pipeline.
 
 Every figure is written out literally (no computation), so tests can assert rendered values
-against this file. Hostile strings sit in the fields that come from outside: entity names
+against this file. Each matrix row also carries the components behind its rates (sessions,
+bounces, page views, exits, seconds on page), and rows and totals agree with them, so the total
+of any filtered set of rows can be worked out by hand. Hostile strings sit in the fields that come from outside: entity names
 (allies table), unknown user names and pages (logs).
 """
 
@@ -55,16 +57,20 @@ def _row(
     unicas: int,
     rebote: float | None,
     salidas: float | None,
+    parts: tuple[int, int, int, int] = (0, 0, 0, 0),
     *,
     menores: bool = True,
 ) -> dict[str, Any]:
+    """``parts``: sessions, bounces, exits and seconds on page, the components behind the rates."""
     ingresos, descargas, vigentes, suspendidos, desafiliados, menores_n, solicitudes = counts
+    sessions, bounces, exits, time_on_page = parts
     row: dict[str, Any] = {
         "ubigeo": ubigeo,
         "region": region,
         "provincia": provincia,
         "distrito": distrito,
         "entidad": entidad,
+        "tipo": tipo,
         "ingresos": ingresos,
         "descargas": descargas,
         "vigentes": vigentes,
@@ -79,7 +85,11 @@ def _row(
         "salidas": salidas,
         "_active": vistas > 0 or any(counts),
         "_tipo": tipo,
-    }
+        "_components": {
+            "sessions": sessions, "bounces": bounces, "pageviews": vistas, "exits": exits,
+            "time_on_page_us": time_on_page * 1_000_000,
+        },
+    }  # fmt: skip
     if menores:
         row["menores_sin_autorizacion"] = menores_n
     return row
@@ -89,23 +99,24 @@ def gobiernos_rows() -> list[dict[str, Any]]:
     """Matrix 1: three regional and five local governments, in ubigeo order."""
     return [
         _row("GR", "010000", "AMAZONAS", "", "", "Gobierno Regional de Amazonas",
-             (12, 4, 3, 1, 0, 2, 5), D(2022, 3, 30, 17, 45, 3), 185, 140, 98, 12.5, 33.33),
+             (12, 4, 3, 1, 0, 2, 5), D(2022, 3, 30, 17, 45, 3), 185, 140, 98, 12.5, 32.86,
+             (48, 6, 46, 17390)),
         _row("GL", "010101", "AMAZONAS", "CHACHAPOYAS", "CHACHAPOYAS",
              "Municipalidad Provincial de Chachapoyas",
-             (5, 0, 1, 0, 0, 0, 1), D(2022, 3, 2, 9, 5, 59), 61, 20, 17, 40.0, 25.0),
+             (5, 0, 1, 0, 0, 0, 1), D(2022, 3, 2, 9, 5, 59), 61, 20, 17, 40.0, 25.0, (5, 2, 5, 915)),
         _row("GL", "010102", "AMAZONAS", "CHACHAPOYAS", "ASUNCIÓN", SCRIPT,
              (0, 0, 0, 0, 0, 0, 0), None, 0, 0, 0, None, None),
         _row("GL", "080101", "CUSCO", "CUSCO", "CUSCO", HYPERLINK,
-             (1, 0, 0, 0, 0, 0, 0), D(2022, 3, 14, 11, 0, 0), 0, 1, 1, 100.0, 100.0),
+             (1, 0, 0, 0, 0, 0, 0), D(2022, 3, 14, 11, 0, 0), 0, 1, 1, 100.0, 100.0, (1, 1, 1, 0)),
         _row("GR", "150000", "LIMA", "", "", "Gobierno Regional de Lima",
              (0, 0, 0, 0, 0, 0, 0), D(2022, 1, 20, 8, 30, 0), 0, 0, 0, None, None),
         _row("GL", "150101", "LIMA", "LIMA", "LIMA", "Municipalidad Metropolitana de Lima",
              (1234, 310, 57, 12, 8, 19, 77), D(2022, 3, 31, 23, 59, 59), 3725, 15230, 9876,
-             3.13, 21.07),
+             3.13, 21.07, (575, 18, 3209, 44778225)),
         _row("GL", "150132", "LIMA", "LIMA", "SAN JUAN DE LURIGANCHO", CONTROL,
              (0, 0, 0, 0, 0, 0, 0), D(2021, 2, 3, 10, 0, 0), 0, 0, 0, None, None),
         _row("GR", "250000", "UCAYALI", "", "", IMG,
-             (3, 1, 0, 0, 0, 0, 0), D(2022, 3, 1, 0, 0, 0), 30, 6, 6, 0.0, 50.0),
+             (3, 1, 0, 0, 0, 0, 0), D(2022, 3, 1, 0, 0, 0), 30, 6, 6, 0.0, 50.0, (3, 0, 3, 90)),
     ]  # fmt: skip
 
 
@@ -117,15 +128,15 @@ def otros_rows() -> list[dict[str, Any]]:
              menores=False),
         _row("OA", "150101", "LIMA", "LIMA", "LIMA", "Hospital Nacional Dos de Mayo",
              (40, 12, 6, 2, 1, 0, 9), D(2022, 3, 29, 12, 0, 1), 95, 310, 250, 20.0, 18.06,
-             menores=False),
+             (130, 26, 56, 24130), menores=False),
         _row("OA", "150122", "LIMA", "LIMA", "MIRAFLORES", "Asociación Ñaña & Cía <b>",
              (0, 0, 0, 0, 0, 0, 0), None, 0, 0, 0, None, None, menores=False),
         _row("OA", "150130", "LIMA", "LIMA", "SAN BORJA", AT,
              (2, 0, 0, 0, 0, 0, 1), D(2022, 3, 10, 10, 10, 10), 45, 4, 3, 50.0, 50.0,
-             menores=False),
+             (2, 1, 2, 90), menores=False),
         _row("OA", "200101", "PIURA", "PIURA", "PIURA", MINUS,
              (1, 0, 0, 0, 0, 0, 0), D(2022, 3, 5, 8, 0, 0), 0, 1, 1, 100.0, 100.0,
-             menores=False),
+             (1, 1, 1, 0), menores=False),
         _row("OA", "210101", "PUNO", "PUNO", "PUNO", TAB,
              (0, 0, 0, 0, 0, 0, 0), D(2022, 2, 28, 23, 0, 0), 0, 0, 0, None, None,
              menores=False),
@@ -138,17 +149,17 @@ def otros_rows() -> list[dict[str, Any]]:
 
 
 GOBIERNOS_TOTALS = {
-    "ubigeo": "", "region": "", "provincia": "", "distrito": "", "entidad": "Total",
+    "ubigeo": "", "region": "", "provincia": "", "distrito": "", "entidad": "Total", "tipo": "",
     "ingresos": 1255, "descargas": 315, "vigentes": 61, "suspendidos": 13, "desafiliados": 8,
     "menores_sin_autorizacion": 21, "solicitudes": 83,
-    "ultima_conexion": D(2022, 3, 31, 23, 59, 59), "tiempo_promedio": 3390,
-    "vistas": 15397, "vistas_unicas": 9998, "rebote": 4.27, "salidas": 21.35,
+    "ultima_conexion": D(2022, 3, 31, 23, 59, 59), "tiempo_promedio": 3692,
+    "vistas": 15397, "vistas_unicas": 9998, "rebote": 4.27, "salidas": 21.2,
 }  # fmt: skip
 
 OTROS_TOTALS = {
     "ubigeo": "", "region": "", "provincia": "", "distrito": "", "entidad": "Total",
     "ingresos": 43, "descargas": 12, "vigentes": 6, "suspendidos": 2, "desafiliados": 1,
-    "solicitudes": 10, "ultima_conexion": D(2022, 3, 29, 12, 0, 1), "tiempo_promedio": 93,
+    "solicitudes": 10, "ultima_conexion": D(2022, 3, 29, 12, 0, 1), "tiempo_promedio": 95,
     "vistas": 315, "vistas_unicas": 254, "rebote": 21.05, "salidas": 18.73,
 }  # fmt: skip
 

@@ -25,16 +25,19 @@ def test_defaults_follow_spec_url_map() -> None:
 
 
 def test_default_matrices_have_memo_columns_in_order() -> None:
-    """Matrix 1 holds GR+GL with 18 columns; matrix 2 (OA) lacks only 'menores sin autorización'."""
+    """Matrix 1 holds GR+GL with 19 columns, Tipo after Entidad; matrix 2 (OA) lacks only Tipo
+    and 'menores sin autorización'."""
     gob, otros = Config().matrices
     assert gob.tipos == ("GR", "GL") and otros.tipos == ("OA",)
     headers = [Config().column_header(c) for c in gob.columns]
-    assert headers[:5] == ["Ubigeo", "Región", "Provincia", "Distrito", "Entidad"]
-    assert headers[5] == "Número de ingresos a la aplicación"
-    assert headers[10] == "Número de usos del botón menores sin autorización"
+    assert headers[:6] == ["Ubigeo", "Región", "Provincia", "Distrito", "Entidad", "Tipo"]
+    assert headers[6] == "Número de ingresos a la aplicación"
+    assert headers[11] == "Número de usos del botón menores sin autorización"
     assert headers[-1] == "Porcentaje de salidas"
-    assert len(gob.columns) == 18
-    assert [c for c in gob.columns if c not in otros.columns] == ["menores_sin_autorizacion"]
+    assert len(gob.columns) == 19
+    assert [c for c in gob.columns if c not in otros.columns] == [
+        "tipo", "menores_sin_autorizacion",
+    ]  # fmt: skip
 
 
 def test_toml_overrides(tmp_path: Path) -> None:

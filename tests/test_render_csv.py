@@ -85,7 +85,7 @@ def test_every_formula_like_text_is_prefixed_and_numbers_are_not():
         assert "'" + payload in entities
     assert "Municipalidad" in entities  # control characters removed
     assert rf.SCRIPT in entities  # text is not mangled beyond what CSV needs
-    assert gob[6][5:12] == ["1234", "310", "57", "12", "8", "19", "77"]
+    assert gob[6][5:13] == ["GL", "1234", "310", "57", "12", "8", "19", "77"]
 
 
 @pytest.mark.parametrize(

@@ -12,6 +12,7 @@ from html import unescape
 from html.parser import HTMLParser
 from pathlib import Path
 
+import openpyxl
 import pytest
 import report_factory as rf
 
@@ -155,10 +156,24 @@ def test_header_and_coverage_in_spanish(html):
     assert "Uso de la aplicación USUARIO ALIADO" in text
     assert "Reporte mensual · marzo de 2022" in text
     assert "Generado el 1 de abril de 2022, 06:00 (hora de Lima)" in text
-    assert "Primer hit del mes 2022-03-01 00:00:00" in text
-    assert "Hits de robots excluidos 120,456" in text
+    assert "Primera petición del mes 2022-03-01 00:00:00" in text
+    assert "Peticiones de robots (excluidas) 120,456" in text
     assert "Líneas rechazadas (no legibles) en las ingestas 17" in text
-    assert "Archivos de registro con hits en el mes 31" in text
+    assert "Archivos de registro con peticiones del mes 31" in text
+
+
+def test_report_speaks_spanish_without_hit(html, tmp_path):
+    """No "hit" in what a reader sees: the page's text and labels, the workbook, the CSVs."""
+    doc = parse(html)
+    seen = doc.text + [v or "" for _, attrs in doc.tags for k, v in attrs.items() if k != "content"]
+    write_report(rf.make_report(), tmp_path)
+    book = openpyxl.load_workbook(tmp_path / "reporte-usuario-aliado-2022-03.xlsx")
+    seen += [c.value for ws in book.worksheets for row in ws.iter_rows() for c in row
+             if isinstance(c.value, str)]  # fmt: skip
+    seen += [p.read_text(encoding="utf-8-sig") for p in tmp_path.glob("*.csv")]
+    hits = sorted({m.group(0) for text in seen for m in re.finditer(r"(?i)\bhits?\b", text)})
+    assert hits == []
+    assert "Peticiones de robots (excluidas)" in doc.text
 
 
 def test_headline_figures_and_changes(html):
@@ -180,8 +195,8 @@ def test_no_change_shown_without_previous_month():
     assert "respecto a" not in text
 
 
-def _rows(html: str, table_id: str) -> list[list[str]]:
-    body = re.search(rf'<table id="{table_id}".*?<tbody>(.*?)</tbody>', html, re.S)
+def _rows(html: str, table_id: str, part: str = "tbody") -> list[list[str]]:
+    body = re.search(rf'<table id="{table_id}".*?<{part}>(.*?)</{part}>', html, re.S)
     assert body
     return [
         [unescape(re.sub(r"<[^>]+>", "", c)) for c in re.findall(r"<td[^>]*>(.*?)</td>", tr, re.S)]
@@ -193,14 +208,15 @@ def test_matrix_table_formats_the_peruvian_way(html):
     """Thousands with commas, rates with a point and %, empty rates as a dash, HH:MM:SS."""
     rows = _rows(html, "matriz-1")
     lima = rows[5]
-    assert lima[:5] == ["150101", "LIMA", "LIMA", "LIMA", "Municipalidad Metropolitana de Lima"]
-    assert lima[5:12] == ["1,234", "310", "57", "12", "8", "19", "77"]
-    assert lima[12:] == ["2022-03-31 23:59:59", "01:02:05", "15,230", "9,876", "3.13%", "21.07%"]
+    assert lima[:6] == [
+        "150101", "LIMA", "LIMA", "LIMA", "Municipalidad Metropolitana de Lima", "GL",
+    ]  # fmt: skip
+    assert lima[6:13] == ["1,234", "310", "57", "12", "8", "19", "77"]
+    assert lima[13:] == ["2022-03-31 23:59:59", "01:02:05", "15,230", "9,876", "3.13%", "21.07%"]
     never = rows[2]
-    assert never[12] == "nunca" and never[16:] == ["—", "—"]
-    foot = re.search(r'<table id="matriz-1".*?<tfoot>(.*?)</tfoot>', html, re.S).group(1)
-    assert "<td>Total</td>" in foot.replace(' class="stick"', "")
-    assert '<td class="num">1,255</td>' in foot and '<td class="num">4.27%</td>' in foot
+    assert never[13] == "nunca" and never[17:] == ["—", "—"]
+    foot = _rows(html, "matriz-1", part="tfoot")[0]
+    assert foot[4] == "Total" and foot[6] == "1,255" and foot[17] == "4.27%"
 
 
 def test_matrix_rows_carry_sort_keys_and_activity(html):

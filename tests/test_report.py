@@ -124,7 +124,8 @@ def test_matrix_to_pandas(store: tuple[Path, Path]) -> None:
     """The Python API gives each matrix as a DataFrame with the Spanish headers."""
     report = build_report("2022-03", warehouse_dir=store[0], allies=store[1])
     df = report.matrix("gobiernos").to_pandas()
-    assert list(df.columns)[:2] == ["Ubigeo", "Región"] and df.shape == (3, 18)
+    assert list(df.columns)[:2] == ["Ubigeo", "Región"] and df.shape == (3, 19)
+    assert df["Tipo"].tolist() == ["GR", "GL", "GL"]  # from the allies table
 
 
 def test_month_without_data(store: tuple[Path, Path]) -> None:

@@ -24,7 +24,7 @@ def _event_rule(rule: EventRule) -> str:
     else:
         where = f"a rutas que cumplen la expresión regular {rule.path_regex}"
     return (
-        f"Cantidad de solicitudes {rule.method} {where} respondidas con "
+        f"Cantidad de peticiones {rule.method} {where} respondidas con "
         f"{_statuses(rule.statuses)}, hechas por personas (no robots)."
     )
 
@@ -40,19 +40,19 @@ def definitions(config: Config) -> list[tuple[str, str]]:
     excluded = ", ".join(config.page_excluded_prefixes) or "ninguna"
     items: list[tuple[str, str]] = [
         (
-            "Hit",
-            "Cada línea del registro de acceso del servidor web (una solicitud HTTP). Las horas "
+            "Petición",
+            "Cada línea del registro de acceso del servidor web (una petición HTTP). Las horas "
             f"se expresan en la hora de Lima ({config.timezone}).",
         ),
         (
-            "Hit de robot",
-            "Hit cuyo agente de usuario corresponde a un rastreador, araña, monitor o cliente "
+            "Petición de robot",
+            "Petición cuyo agente de usuario corresponde a un rastreador, araña, monitor o cliente "
             "automatizado (curl, python-requests, navegadores sin interfaz…), o que no declara "
             "agente de usuario. Se conserva en el almacén pero se excluye de todas las métricas.",
         ),
         (
             "Vista de página",
-            f"Solicitud {'/'.join(config.page_methods)} de una persona respondida con {statuses} "
+            f"Petición {'/'.join(config.page_methods)} de una persona respondida con {statuses} "
             "que no es un recurso estático (hojas de estilo, scripts, imágenes, fuentes), no "
             f"está bajo {excluded} y no es un evento. La página es la ruta sin la cadena de "
             "consulta.",
@@ -63,20 +63,20 @@ def definitions(config: Config) -> list[tuple[str, str]]:
             "uso de un botón de reporte o solicitud remitida (ver abajo).",
         ),
         (
-            "Hits de interacción",
-            "Vistas de página más eventos. Ningún otro hit (recursos estáticos, errores, "
+            "Peticiones de interacción",
+            "Vistas de página más eventos. Ninguna otra petición (recursos estáticos, errores, "
             "ingresos fallidos, otros métodos) cuenta para sesiones ni métricas.",
         ),
         (
             "Visitante",
             "El usuario autenticado (sin espacios al inicio o al final, sin distinguir "
-            "mayúsculas); para los hits anónimos, el par dirección IP y agente de usuario. Los "
+            "mayúsculas); para las peticiones anónimas, el par dirección IP y agente de usuario. Los "
             "visitantes anónimos cuentan en los totales del mes, nunca en la fila de un aliado.",
         ),
         (
             "Sesión",
-            "Hits de interacción de un visitante en orden de tiempo. Una nueva sesión empieza "
-            f"cuando pasan más de {timeout} minutos desde el hit anterior o cuando cambia la "
+            "Peticiones de interacción de un visitante en orden de tiempo. Una nueva sesión "
+            f"empieza cuando pasan más de {timeout} minutos desde la petición anterior o cuando cambia la "
             "fecha en Lima; por eso una sesión nunca cruza la medianoche ni el mes.",
         ),
         ("Vistas de página", "Cantidad de vistas de página."),
@@ -93,26 +93,27 @@ def definitions(config: Config) -> list[tuple[str, str]]:
         (
             "Promedio de tiempo en la página",
             "Suma de los tiempos en la página ÷ (vistas de página − salidas), en horas, minutos "
-            "y segundos (HH:MM:SS) redondeado al segundo; 00:00:00 cuando el divisor es 0.",
+            "y segundos (HH:MM:SS, las horas pueden pasar de 99) redondeado al segundo; 00:00:00 "
+            "cuando el divisor es 0.",
         ),
         ("Salida", "La última vista de página de cada sesión que tiene alguna."),
         ("Porcentaje de salidas", "Salidas ÷ vistas de página × 100."),
-        ("Rebote", "Sesión con exactamente un hit de interacción."),
+        ("Rebote", "Sesión con exactamente una petición de interacción."),
         ("Porcentaje de rebote", "Rebotes ÷ sesiones × 100."),
         (
             "Fecha y hora de última conexión",
-            "El hit de interacción más reciente de cualquiera de los usuarios del aliado hasta "
+            "La petición de interacción más reciente de cualquiera de los usuarios del aliado hasta "
             "el fin del mes reportado, según todo el historial almacenado (un aliado sin "
             "actividad en el mes muestra cuándo se conectó por última vez); vacío si nunca.",
         ),
         (
             "Aliado activo",
-            "Aliado con al menos un hit de interacción de alguno de sus usuarios en el mes.",
+            "Aliado con al menos una petición de interacción de alguno de sus usuarios en el mes.",
         ),
         (
             "Usuario desconocido",
             "Nombre de usuario visto en los registros que la tabla de aliados no contiene. Sus "
-            "hits no cuentan en ninguna fila de aliado: conviene agregarlo a la tabla.",
+            "peticiones no cuentan en ninguna fila de aliado: conviene agregarlo a la tabla.",
         ),
     ]
     items += [(rule.label, _event_rule(rule)) for rule in config.events]

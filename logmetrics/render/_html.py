@@ -4,8 +4,9 @@ Python prepares every figure as display text plus a sort key; the Jinja2 templat
 on, undefined names are errors) only lays them out. The page loads nothing: CSS, script and SVG
 are inline, and a Content-Security-Policy carrying the SHA-256 of the exact inline style and
 script forbids every other load or script, so a payload that slipped past escaping would still
-not run. Tables are sorted and filtered by reading the cells (``data-v`` sort keys), so no data
-is embedded as JSON in a script.
+not run. Tables are sorted, filtered and totalled by reading the cells (``data-v`` sort keys)
+and the matrix rows' components (``data-*``, see ``_tables``), so no data is embedded as JSON
+in a script.
 """
 
 from __future__ import annotations
@@ -15,7 +16,6 @@ import contextlib
 import datetime as dt
 import functools
 import hashlib
-import re
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from typing import Any
@@ -25,7 +25,7 @@ from markupsafe import Markup
 
 from .._resources import resource_dir
 from ..errors import OutputError
-from ..model import MatrixTable, MonthReport, Totals
+from ..model import MonthReport, Totals
 from ._charts import ShareRow, daily_chart, hbar_chart, share_chart, stacked_chart
 from ._common import (
     PAGE_COLUMNS,
@@ -33,69 +33,24 @@ from ._common import (
     Column,
     column_values,
     coverage_rows,
-    matrix_totals,
     zone_label,
 )
 from ._definitions import definitions
+from ._tables import NEVER, Cell, Head, Row, Table, matrix_table, typed_cell
 from ._text import (
     clean_text,
-    column_kind,
     datetime_long,
     fmt_datetime,
     fmt_decimal,
-    fmt_duration,
     fmt_int,
-    fmt_percent,
     fmt_share,
     half_up,
     month_label,
     months_between,
-    pct2,
     tipo_name,
 )
 
-EMPTY_RATE = "—"
-NEVER = "nunca"
 TEMPLATE = "report.html.j2"
-
-
-@dataclass
-class Cell:
-    """One table cell: what the reader sees, and the key the sort script compares."""
-
-    text: str
-    sort: str | None = None  # numeric key for number columns; None sorts by the text
-    num: bool = False
-    cls: str = ""
-
-
-@dataclass
-class Row:
-    cells: list[Cell]
-    cls: str = ""
-    active: bool | None = None  # matrices only: feeds the "con / sin actividad" filter
-
-
-@dataclass
-class Head:
-    """A column header; numeric columns align right and sort as numbers."""
-
-    label: str
-    num: bool = False
-    cls: str = ""
-
-
-@dataclass
-class Table:
-    """A sortable, filterable table as the template draws it."""
-
-    id: str
-    caption: str
-    headers: list[Head]
-    rows: list[Row]
-    foot: list[Cell] | None = None
-    activity_filter: bool = False
-    empty: str = "Sin filas."
 
 
 @dataclass
@@ -217,81 +172,7 @@ def content_security_policy(*, css: str, js: str) -> str:
     )
 
 
-# --- cells ---------------------------------------------------------------------------------
-
-
-def _dt_key(value: dt.datetime) -> str:
-    return value.strftime("%Y%m%d%H%M%S")
-
-
-def typed_cell(kind: str, value: Any) -> Cell:
-    """A model value as display text (es-PE) and sort key."""
-    if kind == "text":
-        return Cell(clean_text(value))
-    if kind == "count":
-        v = int(value or 0)
-        return Cell(fmt_int(v), str(v), num=True)
-    if kind == "percent":
-        if value is None:
-            return Cell(EMPTY_RATE, "", num=True, cls="na")
-        return Cell(fmt_percent(value), str(pct2(value)), num=True)
-    if kind == "duration":
-        v = int(value or 0)
-        return Cell(fmt_duration(v), str(v), num=True)
-    if kind == "datetime":
-        if value is None:
-            return Cell(NEVER, "", num=True, cls="na")
-        return Cell(fmt_datetime(value), _dt_key(value), num=True, cls="dt")
-    raise ValueError(kind)  # pragma: no cover
-
-
-def _slug(text: str) -> str:
-    return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-") or "tabla"
-
-
 # --- sections ------------------------------------------------------------------------------
-
-
-def _matrix_cell(key: str, kind: str, value: Any) -> Cell:
-    cell = typed_cell(kind, value)
-    if key == "entidad":
-        cell.cls = "stick"
-    return cell
-
-
-def _matrix_table(matrix: MatrixTable, number: int) -> Table:
-    kinds = [column_kind(k) for k in matrix.columns]
-    rows = [
-        Row(
-            [
-                _matrix_cell(key, kind, r.get(key))
-                for key, kind in zip(matrix.columns, kinds, strict=True)
-            ],
-            cls="" if r.get("_active") else "idle",
-            active=bool(r.get("_active")),
-        )
-        for r in matrix.rows
-    ]
-    totals = matrix_totals(matrix)
-    foot = [
-        _matrix_cell(key, kind, totals.get(key))
-        for key, kind in zip(matrix.columns, kinds, strict=True)
-    ]
-    for cell, kind in zip(foot, kinds, strict=True):
-        if kind == "datetime" and cell.text == NEVER:
-            cell.text = ""
-    return Table(
-        id=f"matriz-{number}",
-        caption=f"Matriz {number}: {clean_text(matrix.spec.title)}",
-        headers=[
-            Head(clean_text(h), k != "text", "stick" if key == "entidad" else "")
-            for h, k, key in zip(matrix.headers, kinds, matrix.columns, strict=True)
-        ],
-        rows=rows,
-        foot=foot,
-        activity_filter=True,
-        empty="La tabla de aliados no tiene aliados de este tipo.",
-    )
 
 
 def _all_rows(report: MonthReport) -> list[dict[str, Any]]:
@@ -660,7 +541,7 @@ def _coverage(report: MonthReport) -> list[tuple[str, str]]:
         if isinstance(value, dt.datetime):
             text = fmt_datetime(value)
         elif value is None:
-            text = "sin hits"
+            text = "sin peticiones"
         elif isinstance(value, int):
             text = fmt_int(value)
         else:
@@ -681,7 +562,7 @@ def page_model(report: MonthReport) -> Page:
             title=clean_text(m.spec.title),
             active=m.active_allies,
             total=len(m.rows),
-            table=_matrix_table(m, i),
+            table=matrix_table(m, i),
         )
         for i, m in enumerate(report.matrices, start=1)
     ]

@@ -41,9 +41,13 @@ def clean_text(value: Any) -> str:
     return _SURROGATE.sub("\ufffd", s)
 
 
+#: The ally's tipo (GR, GL, OA) is text too: a matrix may show it as a column.
+_TEXT = TEXT_COLUMNS | {"tipo"}
+
+
 def column_kind(key: str) -> str:
     """How a matrix column is typed: text, percent, duration, datetime or count."""
-    if key in TEXT_COLUMNS:
+    if key in _TEXT:
         return "text"
     if key in PERCENT_COLUMNS:
         return "percent"

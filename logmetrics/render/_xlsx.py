@@ -1,9 +1,14 @@
-"""The workbook people filter and forward: typed cells only, nothing a spreadsheet can evaluate.
+"""The workbook people filter and forward: typed cells, and formulas only where meant.
 
-Every cell goes through a typed ``write_*`` call (never a formula), and the workbook refuses to
-guess (``strings_to_formulas/urls/numbers`` off), so ``=HYPERLINK(...)`` in a user name stays a
-string. Output is byte-for-byte reproducible: XlsxWriter fixes the zip member timestamps in
-memory mode, and the document's creation date is the report's ``generated_at``.
+Every value goes through a typed ``write_*`` call, and the workbook refuses to guess
+(``strings_to_formulas/urls/numbers`` off), so ``=HYPERLINK(...)`` in a user name stays a
+string. The only formulas are the matrices' Total rows: ``SUBTOTAL`` over the table (with the
+value Python computed cached), so Excel's and LibreOffice's filters change the totals. Rates
+there divide summed components, never average rates: each matrix row carries its sessions,
+bounces, page views, exits and seconds on page in hidden columns at the right (grouped, so an
+analyst can unfold them; inside the filter range, so sorting keeps them with their row).
+Output is byte-for-byte reproducible: XlsxWriter fixes the zip member timestamps in memory
+mode, and the document's creation date is the report's ``generated_at``.
 """
 
 from __future__ import annotations
@@ -18,12 +23,26 @@ from typing import Any
 
 import xlsxwriter
 from xlsxwriter.exceptions import XlsxWriterException
+from xlsxwriter.utility import xl_range, xl_rowcol_to_cell
 from xlsxwriter.workbook import Workbook
 from xlsxwriter.worksheet import Worksheet
 
 from ..errors import OutputError
 from ..model import MatrixTable, MonthReport
-from ._common import PAGE_COLUMNS, UNKNOWN_COLUMNS, column_values, coverage_rows, matrix_totals
+from ._common import (
+    AVERAGE_TIME,
+    PAGE_COLUMNS,
+    PART_LABELS,
+    RATIOS,
+    UNKNOWN_COLUMNS,
+    column_values,
+    coverage_rows,
+    label_column,
+    matrix_totals,
+    parts_needed,
+    pinned_through,
+    row_parts,
+)
 from ._definitions import definitions
 from ._text import (
     clean_text,
@@ -41,9 +60,11 @@ NUMBER_FORMATS = {
     "text": "@",
     "count": "#,##0",
     "percent": "0.00%",
-    "duration": "[h]:mm:ss",
+    "duration": "[hh]:mm:ss",
     "datetime": "yyyy-mm-dd hh:mm:ss",
+    "seconds": "#,##0",  # a component: seconds on page, summed (may hold fractions)
 }
+_EXCEL_EPOCH = dt.datetime(1899, 12, 30)
 _DISPLAY_WIDTH = {"percent": 8, "duration": 9, "datetime": 19}
 
 
@@ -90,8 +111,8 @@ def _display_len(kind: str, value: Any) -> int:
         return 0
     if kind == "text":
         return max((len(line) for line in cell_text(value).splitlines()), default=0)
-    if kind == "count":
-        return len(fmt_int(int(value)))
+    if kind in ("count", "seconds"):
+        return len(fmt_int(round(value)))
     if kind == "duration":
         return len(fmt_duration(value))
     return _DISPLAY_WIDTH[kind]
@@ -110,8 +131,31 @@ def _write(ws: Worksheet, row: int, col: int, kind: str, value: Any, fmt: Any) -
         ws.write_number(row, col, int(value) / 86400, fmt)
     elif kind == "datetime":
         ws.write_datetime(row, col, value, fmt)
+    elif kind == "seconds":
+        ws.write_number(row, col, float(value), fmt)
     else:  # pragma: no cover - kinds are fixed above
         raise ValueError(kind)
+
+
+def _cached(kind: str, value: Any) -> Any:
+    """A total as the cell stores it, cached beside its formula: what ``_write`` would write."""
+    if value is None:
+        return ""
+    if kind == "percent":
+        return float(pct2(value) / 100)
+    if kind == "duration":
+        return int(value) / 86400
+    if kind == "datetime":
+        return (value - _EXCEL_EPOCH) / dt.timedelta(days=1)
+    return value
+
+
+@dataclass
+class _Total:
+    """A totals cell: a formula with its cached value, or a plain value (``formula`` empty)."""
+
+    value: Any
+    formula: str = ""
 
 
 def _table(
@@ -121,10 +165,12 @@ def _table(
     headers: Sequence[str],
     kinds: Sequence[str],
     rows: Iterable[Sequence[Any]],
-    totals: Sequence[Any] | None = None,
+    totals: Sequence[_Total] | None = None,
     empty_note: str = "",
+    freeze_cols: int = 0,
 ) -> None:
-    """Header row, typed rows, optional totals; frozen header, filter and fitted widths."""
+    """Header row, typed rows, optional totals; frozen header (and ``freeze_cols`` leading
+    columns), filter and fitted widths."""
     widths = [0] * len(headers)
     for c, h in enumerate(headers):
         ws.write_string(0, c, cell_text(h), fm.header)
@@ -139,10 +185,14 @@ def _table(
     if last:
         ws.autofilter(0, 0, last, len(headers) - 1)
     if totals is not None and last:
-        for c, (kind, value) in enumerate(zip(kinds, totals, strict=True)):
-            _write(ws, last + 1, c, kind, value, fm.totals[kind])
-            widths[c] = max(widths[c], _display_len(kind, value))
-    ws.freeze_panes(1, 0)
+        for c, (kind, total) in enumerate(zip(kinds, totals, strict=True)):
+            if total.formula:
+                cached = _cached(kind, total.value)
+                ws.write_formula(last + 1, c, total.formula, fm.totals[kind], cached)
+            else:
+                _write(ws, last + 1, c, kind, total.value, fm.totals[kind])
+            widths[c] = max(widths[c], _display_len(kind, total.value))
+    ws.freeze_panes(1, freeze_cols)
     lines = 1
     for c, h in enumerate(headers):
         longest_word = max((len(w) for w in h.split()), default=0)
@@ -178,19 +228,60 @@ def _print_setup(ws: Worksheet, title: str) -> None:
     ws.set_footer("&RPágina &P de &N")
 
 
+def _matrix_totals(matrix: MatrixTable, parts: list[str]) -> list[_Total]:
+    """The Total row: ``SUBTOTAL`` over the rows (hidden and filtered-out rows left out), rates
+    and the average time from the summed components, each with the value Python computed."""
+    columns = matrix.columns
+    first, last = 1, len(matrix.rows)  # data rows, 0-based; the totals go on row last + 1
+    helper = {p: len(columns) + i for i, p in enumerate(parts)}
+    cell = {p: xl_rowcol_to_cell(last + 1, c) for p, c in helper.items()}
+    values = matrix_totals(matrix)
+    label = label_column(columns)
+    out: list[_Total] = []
+    for c, key in enumerate(columns):
+        kind, span, value = column_kind(key), xl_range(first, c, last, c), values.get(key)
+        if kind == "count":
+            out.append(_Total(value, f"=SUBTOTAL(109,{span})"))
+        elif kind == "datetime":
+            out.append(_Total(value, f'=IF(SUBTOTAL(102,{span})=0,"",SUBTOTAL(104,{span}))'))
+        elif key in RATIOS:
+            num, den = (cell[p] for p in RATIOS[key])
+            out.append(_Total(value, f'=IF({den}=0,"",ROUND({num}*100/{den},2)/100)'))
+        elif key == AVERAGE_TIME:
+            top, views, exits = cell["time_on_page"], cell["pageviews"], cell["exits"]
+            div = f"({views}-{exits})"
+            out.append(_Total(value, f"=IF({div}<=0,0,ROUND({top}/{div},0)/86400)"))
+        else:
+            out.append(_Total("Total" if key == label else ""))
+    per_row = [row_parts(r, parts) for r in matrix.rows]
+    sums = [sum(row[i] for row in per_row) for i in range(len(parts))]
+    for p, total in zip(parts, sums, strict=True):
+        span = xl_range(first, helper[p], last, helper[p])
+        out.append(_Total(total if p == "time_on_page" else int(total), f"=SUBTOTAL(109,{span})"))
+    return out
+
+
 def _matrix_sheet(wb: Workbook, fm: _Formats, matrix: MatrixTable, name: str, period: str) -> None:
     ws = wb.add_worksheet(name)
+    parts = parts_needed(matrix.columns)
     kinds = [column_kind(k) for k in matrix.columns]
-    totals = matrix_totals(matrix)
+    kinds += ["seconds" if p == "time_on_page" else "count" for p in parts]
     _table(
         ws,
         fm,
-        headers=matrix.headers,
+        headers=[*matrix.headers, *(PART_LABELS[p] for p in parts)],
         kinds=kinds,
-        rows=([row.get(k) for k in matrix.columns] for row in matrix.rows),
-        totals=[totals.get(k) for k in matrix.columns],
+        rows=(
+            [*(row.get(k) for k in matrix.columns), *row_parts(row, parts)]
+            for row in matrix.rows
+        ),
+        totals=_matrix_totals(matrix, parts),
         empty_note="Sin aliados de este tipo en la tabla de aliados.",
+        freeze_cols=pinned_through(matrix.columns),
     )
+    if parts:  # components: hidden, grouped under an outline button, for the totals only
+        first = len(matrix.columns)
+        ws.set_column(first, first + len(parts) - 1, 14, None, {"hidden": True, "level": 1})
     _print_setup(ws, f"{matrix.spec.title} — {period}")
 
 
