@@ -67,8 +67,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 from zoneinfo import ZoneInfo
 
-import numpy as np
-import pyarrow as pa
+import polars as pl
 
 from . import formats, parse, sources
 from . import warehouse as wh
@@ -112,10 +111,9 @@ class ChunkTask:
     log_format: str
     timezone: str
     ingested_at: dt.datetime
-    #: the bytes [start, end) (a view of the reader's buffer when the task runs in this
-    #: process); None: the task reads them from ``file`` (plain files only) and checks them
-    #: against ``crc`` (the file must not have changed since the parent read it)
-    data: bytes | memoryview | None = None
+    #: the bytes [start, end); None: the task reads them from ``file`` (plain files only) and
+    #: checks them against ``crc`` (the file must not have changed since the parent read it)
+    data: bytes | None = None
     crc: int | None = None
     #: rebuild: dates in ``window`` go to ``staging``; the others only if ``outside``
     staging: str | None = None
@@ -145,35 +143,28 @@ def _compiled(spec: str) -> Any:
 
 _TS_CLF = re.compile(r"\[(\d{1,2}/[A-Za-z]{3}/\d{4}:\d{2}:\d{2}:\d{2} [+-]\d{4})\]")
 _TS_ISO = re.compile(r"(\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:[+-]\d{2}:\d{2}|Z))")
-_EPOCH = dt.date(1970, 1, 1)
 
 
 def date_rejects(
-    rejects: pa.Table, hits: pa.Table, *, tz: str, ingested_at: dt.datetime
-) -> pa.Table:
-    """Add the Lima ``date`` of each rejected line: its own timestamp, else its neighbours'
-    (the hit just before it by offset, else the one just after), else the run's date.
+    rejects: pl.DataFrame, hits: pl.DataFrame, *, tz: str, ingested_at: dt.datetime
+) -> pl.DataFrame:
+    """Add the local ``date`` (in ``tz``) of each rejected line: its own timestamp, else its
+    neighbours' (the hit just before it by offset, else the one just after), else the run's.
 
     Dating by content keeps a re-run identical and lets a rebuild swap a date's rejects.
     """
     zone = ZoneInfo(tz)
-    dates = [_own_date(raw, zone) for raw in rejects.column("raw").to_pylist()]
+    dates = [_own_date(raw, zone) for raw in rejects.get_column("raw").to_list()]
     undated = [i for i, d in enumerate(dates) if d is None]
-    if undated and hits.num_rows:
-        # the hits just before and after the line (by offset): a binary search, no join
-        ho = wh.column_values(hits.column("offset"), np.int64)
-        hd = wh.column_values(hits.column("date"), np.int32)
-        if not (np.diff(ho) >= 0).all():
-            order = np.argsort(ho, kind="stable")
-            ho, hd = ho[order], hd[order]
-        at = np.searchsorted(ho, wh.column_values(rejects.column("offset"), np.int64))
+    if undated and hits.height:
+        near = hits.select("offset", "date").sort("offset", maintain_order=True)
+        at = near.get_column("offset").search_sorted(rejects.get_column("offset"), "left")
+        days = near.get_column("date").to_list()
         for i in undated:
             k = int(at[i])
-            dates[i] = _EPOCH + dt.timedelta(days=int(hd[k - 1] if k > 0 else hd[k]))
+            dates[i] = days[k - 1] if k > 0 else days[k]
     run_date = ingested_at.astimezone(zone).date()
-    days = np.array([((d or run_date) - _EPOCH).days for d in dates], np.int32)
-    column = pa.Array.from_buffers(pa.date32(), len(days), [None, pa.py_buffer(days)])
-    return rejects.append_column("date", column)
+    return rejects.with_columns(date=pl.Series([d or run_date for d in dates], dtype=pl.Date))
 
 
 def _own_date(raw: str, zone: ZoneInfo) -> dt.date | None:
@@ -191,7 +182,7 @@ def _own_date(raw: str, zone: ZoneInfo) -> dt.date | None:
     return None
 
 
-def _task_bytes(task: ChunkTask) -> bytes | memoryview:
+def _task_bytes(task: ChunkTask) -> bytes:
     if task.data is not None:
         return task.data
     try:
@@ -226,9 +217,9 @@ def _run_chunk(task: ChunkTask) -> ChunkResult:
     return _write_chunk(task, _parse_chunk(task))
 
 
-def _parse_chunk(task: ChunkTask) -> parse.ParsedTables:
+def _parse_chunk(task: ChunkTask) -> parse.ParsedChunk:
     """The first half of a chunk task: its hits and its rejects, dated."""
-    parsed = parse.parse_table(
+    parsed = parse.parse_chunk(
         _task_bytes(task),
         _compiled(task.log_format),
         source=task.source,
@@ -241,10 +232,10 @@ def _parse_chunk(task: ChunkTask) -> parse.ParsedTables:
     rejects = date_rejects(
         parsed.rejects, parsed.hits, tz=task.timezone, ingested_at=task.ingested_at
     )
-    return parse.ParsedTables(parsed.hits, rejects, parsed.lines)
+    return parse.ParsedChunk(parsed.hits, rejects, parsed.lines)
 
 
-def _write_chunk(task: ChunkTask, parsed: parse.ParsedTables) -> ChunkResult:
+def _write_chunk(task: ChunkTask, parsed: parse.ParsedChunk) -> ChunkResult:
     """The second half: write the parts and say what was written."""
     hits, rejects = parsed.hits, parsed.rejects
     n_hits, n_rejects, dates = wh.write_chunk_parts(
@@ -258,16 +249,12 @@ def _write_chunk(task: ChunkTask, parsed: parse.ParsedTables) -> ChunkResult:
         window=task.window,
         outside=task.outside,
     )
-    first = rejects.slice(0, 3)
     sample = tuple(
         (int(n), str(reason), str(raw)[:200])
-        for n, reason, raw in zip(
-            first.column("line_no").to_pylist(), first.column("reason").to_pylist(),
-            first.column("raw").to_pylist(), strict=True,
-        )
-    )  # fmt: skip
+        for n, reason, raw in rejects.head(3).select("line_no", "reason", "raw").iter_rows()
+    )
     return ChunkResult(
-        task.source, task.start, task.end, hits.num_rows, rejects.num_rows,
+        task.source, task.start, task.end, hits.height, rejects.height,
         n_hits, n_rejects, tuple(dates), sample,
     )  # fmt: skip
 
@@ -392,7 +379,7 @@ def _start_pool(jobs: int, spec: str | None = None) -> cf.ThreadPoolExecutor:
 
 
 def _warm(fmt: formats.LogFormat) -> None:
-    parse.parse_table(b"-\n", fmt, source="", file="", first_line_no=1, base_offset=0)
+    parse.parse_chunk(b"-\n", fmt, source="", file="", first_line_no=1, base_offset=0)
 
 
 # --- the run ----------------------------------------------------------------------------------
