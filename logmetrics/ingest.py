@@ -36,9 +36,9 @@ Decisions an operator can rely on:
   rebuild is refused (InputError) and nothing changes. A rebuild is all-or-nothing, so a
   refusal in a rebuild commits nothing at all.
 - **Parallelism.** ``jobs > 1`` parses chunks of one file and of several files at once in
-  ``jobs`` threads of this process: the parse's inner loop is compiled code that releases the
-  GIL, and so does pyarrow's Parquet writer, so threads use the cores without the start-up
-  (imports, compiled-code loading) and the copying of worker processes. With ``jobs=1`` the
+  ``jobs`` threads of this process: the parse runs in polars, which releases the GIL, and so
+  does pyarrow's Parquet writer, so threads use the cores without the start-up (imports) and
+  the copying of worker processes. With ``jobs=1`` the
   calling thread parses and one writer thread writes the previous chunk's parts meanwhile.
   Chunks are ``POOL_CHUNK_BYTES`` so every thread has work until the end of a file, and at most
   ``2 * jobs`` chunks are in flight. Files of one source are
@@ -157,12 +157,14 @@ def date_rejects(
     dates = [_own_date(raw, zone) for raw in rejects.get_column("raw").to_list()]
     undated = [i for i, d in enumerate(dates) if d is None]
     if undated and hits.height:
-        near = hits.select("offset", "date").sort("offset", maintain_order=True)
-        at = near.get_column("offset").search_sorted(rejects.get_column("offset"), "left")
-        days = near.get_column("date").to_list()
-        for i in undated:
-            k = int(at[i])
-            dates[i] = days[k - 1] if k > 0 else days[k]
+        near = hits.select("offset", "date")
+        if not near.get_column("offset").is_sorted():
+            near = near.sort("offset", maintain_order=True)
+        offsets = rejects.get_column("offset").gather(undated)
+        at = near.get_column("offset").search_sorted(offsets, "left")
+        days = near.get_column("date").gather((at.cast(pl.Int64) - 1).clip(0, None)).to_list()
+        for i, day in zip(undated, days, strict=True):
+            dates[i] = day
     run_date = ingested_at.astimezone(zone).date()
     return rejects.with_columns(date=pl.Series([d or run_date for d in dates], dtype=pl.Date))
 
@@ -373,7 +375,7 @@ def _make_executor(
 def _start_pool(jobs: int, spec: str | None = None) -> cf.ThreadPoolExecutor:
     """``jobs`` threads for the chunk tasks (see the module docstring, Parallelism)."""
     pool = cf.ThreadPoolExecutor(max_workers=jobs, thread_name_prefix="logmetrics-ingest")
-    if spec is not None:  # load the compiled parse while this thread finds and reads files
+    if spec is not None:  # a first tiny parse (polars warms up) while this thread reads files
         pool.submit(_warm, _compiled(spec))
     return pool
 

@@ -178,17 +178,16 @@ def unescape(raw: bytes) -> str:
     return text
 
 
-def _unescaped(values: pl.Series) -> pl.Series:
-    """``values`` with every value holding a backslash unescaped (each distinct one once)."""
-    has = values.str.contains("\\", literal=True).fill_null(False)
+def _unescaped(values: pl.Series, rows: pl.Series) -> pl.Series:
+    """``values`` with every value holding a backslash unescaped (each distinct one once);
+    ``rows`` are the only ones that may hold one (their line does)."""
+    candidates = values.gather(rows)
+    has = candidates.str.contains("\\", literal=True).fill_null(False)
     if not has.any():
         return values
-    rows = has.arg_true()
-    escaped = values.gather(rows)
-    distinct = escaped.unique().to_list()
-    table = {v: unescape(v.encode("utf-8")) for v in distinct}
-    new = escaped.replace_strict(table, return_dtype=pl.String)
-    return values.scatter(rows, new)
+    escaped = candidates.filter(has)
+    table = {v: unescape(v.encode("utf-8")) for v in escaped.unique().to_list()}
+    return values.scatter(rows.filter(has), escaped.replace_strict(table, return_dtype=pl.String))
 
 
 # --- the parse ------------------------------------------------------------------------------
@@ -379,7 +378,7 @@ def _bad_status(fmt: LogFormat, frame: pl.DataFrame) -> pl.Series:
     """A status of more than 3 digits rejects the line."""
     group = fmt.sources.get("status")
     if group is None:
-        return pl.Series([False] * frame.height, dtype=pl.Boolean)
+        return pl.repeat(False, frame.height, dtype=pl.Boolean, eager=True)
     text = frame.get_column(group)
     return ((text.str.len_bytes() > 3) & (text != "-")).fill_null(False)
 
@@ -405,7 +404,9 @@ def _hits(fmt: LogFormat, frame: pl.DataFrame, *, source: str, tz: str) -> pl.Da
         if f.kind in REQUEST_COLUMNS and wanted:
             cols = cols.with_columns(_request(frame.get_column(f.group), f.kind).select(wanted))
     texts = [c for c, t in fmt.column_types.items() if t == "string" and c in cols.columns]
-    cols = cols.with_columns(_unescaped(cols.get_column(c)) for c in texts)
+    rows = frame.get_column("line").str.contains("\\", literal=True).arg_true()
+    if rows.len():
+        cols = cols.with_columns(_unescaped(cols.get_column(c), rows) for c in texts)
     if "uri" not in cols.columns and "path" in cols.columns:  # $uri and $args: path?query
         query = pl.col("query") if "query" in cols.columns else pl.lit(None, pl.String)
         cols = cols.with_columns(
