@@ -381,7 +381,7 @@ def _start_pool(jobs: int, spec: str | None = None) -> cf.ThreadPoolExecutor:
 
 
 def _warm(fmt: formats.LogFormat) -> None:
-    parse.parse_chunk(b"-\n", fmt, source="", file="", first_line_no=1, base_offset=0)
+    parse.parse_chunk(b"-\n", fmt, source="", file="", first_line_no=1, base_offset=0, tz="UTC")
 
 
 # --- the run ----------------------------------------------------------------------------------

@@ -201,7 +201,7 @@ def parse_chunk(
     file: str,
     first_line_no: int,
     base_offset: int,
-    tz: str = "America/Lima",
+    tz: str,
     ingested_at: dt.datetime | None = None,
 ) -> ParsedChunk:
     """Parse complete lines of ``data``; every line ends up in exactly one of hits or rejects.

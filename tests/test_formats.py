@@ -23,11 +23,12 @@ from tests.corpus import parse_cases as CASES
 
 T_APACHE = "[10/Mar/2022:10:15:32 -0500]"
 T_NGINX = "10/Mar/2022:10:15:32 -0500"
+TZ = "America/Lima"  # where the strftime times below were written
 
 
 def hit(fmt: str, line: str) -> dict:
     """The single hit a one-line chunk gives."""
-    r = parse_chunk((line + "\n").encode(), compile_format(fmt), source="s", file="f",
+    r = parse_chunk((line + "\n").encode(), compile_format(fmt), source="s", file="f", tz=TZ,
                     first_line_no=1, base_offset=0)  # fmt: skip
     assert (r.hits.height, r.rejects.height) == (1, 0), r.rejects.to_dicts()
     return r.hits.row(0, named=True)

@@ -15,7 +15,8 @@ WHEN = datetime(2022, 4, 1, 6, 0, tzinfo=UTC)
 
 
 def parse(data: bytes, fmt: str = "combined", **kw):
-    args = {"source": "src1", "file": "access.log", "first_line_no": 1, "base_offset": 0}
+    args = {"source": "src1", "file": "access.log", "first_line_no": 1, "base_offset": 0,
+            "tz": "America/Lima"}  # fmt: skip
     args.update(kw)
     return parse_chunk(data, compile_format(fmt), ingested_at=WHEN, **args)
 
@@ -116,10 +117,39 @@ def test_out_of_order_timestamps_keep_input_order():
 
 
 def test_date_follows_the_tz_keyword():
-    """date is the local date in ``tz`` (America/Lima unless told otherwise)."""
+    """date is the local date in ``tz``: 03:00 UTC is still the 10th in Lima, the 11th in Tokyo."""
     line = CASES.BASE.replace(b"10/Mar/2022:10:15:32 -0500", b"11/Mar/2022:03:00:00 +0000")
     assert parse(line).hits["date"].to_list() == [date(2022, 3, 10)]
     assert parse(line, tz="Asia/Tokyo").hits["date"].to_list() == [date(2022, 3, 11)]
+
+
+def test_dates_follow_daylight_saving_changes():
+    """Around New York's changes (14 March and 7 November 2021) each hit's date is its local
+    date: 04:30 UTC is the 13th (EST, 23:30) before the change and the 14th after it."""
+    times = [b"14/Mar/2021:04:30:00 +0000", b"14/Mar/2021:07:30:00 +0000",
+             b"15/Mar/2021:03:30:00 +0000", b"15/Mar/2021:04:30:00 +0000",
+             b"07/Nov/2021:03:30:00 +0000", b"07/Nov/2021:04:30:00 +0000",
+             b"08/Nov/2021:04:30:00 +0000", b"08/Nov/2021:05:30:00 +0000"]  # fmt: skip
+    data = b"\n".join(CASES.BASE.replace(b"10/Mar/2022:10:15:32 -0500", t) for t in times)
+    days = [d.day for d in parse(data, tz="America/New_York").hits["date"].to_list()]
+    assert days == [13, 14, 14, 15, 6, 7, 7, 8]
+
+
+@pytest.mark.parametrize(
+    ("logged", "utc"),
+    [
+        ("2021-11-07T01:30:00 EDT", "2021-11-07 05:30:00"),  # the first 01:30 of the day
+        ("2021-11-07T01:30:00 EST", "2021-11-07 06:30:00"),  # the second one, an hour later
+        ("2021-11-07T01:30:00 GMT", "2021-11-07 01:30:00"),
+        ("2021-11-07T01:30:00 -0330", "2021-11-07 05:00:00"),
+    ],
+)
+def test_zone_abbreviation_settles_an_hour_that_occurs_twice(logged, utc):
+    """%Z names the instant: EDT and EST pick which of New York's two 01:30 on 7 November
+    2021 a hit is; UTC, GMT and numeric names give their own offset."""
+    line = f'10.0.0.1 [{logged}] "GET / HTTP/1.1" 200 5'.encode()
+    r = parse(line, '%h [%{%FT%T %Z}t] "%r" %>s %b', tz="America/New_York")
+    assert r.hits["ts"].dt.strftime("%Y-%m-%d %H:%M:%S").to_list() == [utc]
 
 
 def test_empty_input_gives_empty_frames_with_schema():

@@ -38,7 +38,8 @@ NASTY = [b'"', b"\\", b" ", b"[", b"]", b"-", b"?", b"/", b":", b"\r", b"\n", b"
 
 
 def _parse(data: bytes, fmt: LogFormat, **kw):
-    return parse_chunk(data, fmt, source="s", file="f", first_line_no=1, base_offset=0, **kw)
+    return parse_chunk(data, fmt, source="s", file="f", first_line_no=1, base_offset=0,
+                       tz="America/Lima", **kw)  # fmt: skip
 
 
 def _same_as_reference(data: bytes, fmt: LogFormat) -> None:

@@ -166,7 +166,7 @@ def test_chunks_the_reader_cuts_parse_line_for_line() -> None:
     parsed = []
     for c in chunks:
         kw = dict(source="s", file="f", first_line_no=c.first_line_no, base_offset=c.start)
-        got = parse.parse_chunk(c.data, "combined", **kw, ingested_at=WHEN)
+        got = parse.parse_chunk(c.data, "combined", **kw, tz="UTC", ingested_at=WHEN)
         assert got.lines == c.lines
         parsed.append(got)
     rejects = pl.concat(p.rejects for p in parsed)
