@@ -1,11 +1,11 @@
 """Turn a chunk of log bytes into a hits frame and a rejects frame, with polars.
 
-The chunk becomes one polars String column of lines, ``str.extract_groups(fmt.regex)``
-captures every field at once (the format's regex is the parse, see ``formats``), and polars
-expressions convert the captures: numbers, CLF and ISO 8601 times (read field by field, so a
-day or an offset out of range is caught), strftime and epoch times (``str.strptime``), the
-request line (a second regex). Values holding a backslash, rare, are unescaped in Python once
-per distinct value. polars does the work without holding the GIL, so ``ingest --jobs N``
+polars' CSV reader cuts the chunk into a String column of lines, ``str.extract_groups(
+fmt.regex)`` captures every field at once (the format's regex is the parse, see ``formats``),
+and polars expressions convert the captures: numbers, times (``str.strptime``, CLF and ISO
+8601 after a check of their exact shape; epoch times as numbers), the request line (split by
+two small regexes). Values holding a backslash, rare, are unescaped in Python
+once per distinct value. polars does the work without holding the GIL, so ``ingest --jobs N``
 parses N chunks at once in threads.
 
 Decisions (also stated in the tests):
