@@ -106,6 +106,10 @@ def _clean(raw: bytes) -> str:
     return _CTRL.sub(_hex_char, text) if _CTRL.search(text) else text
 
 
+#: The CSV reader's column separator: a control byte, so never in a cleaned line.
+_SEPARATOR = "\x1f"
+
+
 def _scan(data: bytes) -> tuple[np.ndarray, np.ndarray]:
     """Byte offset of each line of ``data`` (a last line without a newline counts), and of
     each C0 control byte other than tab, LF and CR."""
@@ -120,9 +124,9 @@ def _scan(data: bytes) -> tuple[np.ndarray, np.ndarray]:
 def _lines(data: bytes, starts: np.ndarray, controls: np.ndarray) -> pl.Series:
     """The chunk's lines (split on LF, one trailing CR stripped), cleaned (``_clean``).
 
-    polars' CSV reader splits them (one column: no quoting, a separator that cleaned text
-    never holds), reading bad UTF-8 as U+FFFD. The few lines holding a control byte are
-    cleaned first, those holding a U+FFFD after (from their bytes, here).
+    polars' CSV reader splits them (one column: no quoting, ``_SEPARATOR`` between columns),
+    reading bad UTF-8 as U+FFFD; the lines holding one, or a control byte, are then cleaned
+    from their bytes here (those holding the separator before the reader sees them).
     """
     size = len(data) - data.endswith(b"\n")
 
@@ -131,10 +135,14 @@ def _lines(data: bytes, starts: np.ndarray, controls: np.ndarray) -> pl.Series:
         line = data[int(starts[i]) : end]
         return line[:-1] if line.endswith(b"\r") else line
 
+    def index(at: np.ndarray) -> list[int]:
+        return np.unique(np.searchsorted(starts, at, side="right") - 1).tolist()
+
     text = data
-    if len(controls):
+    split = controls[np.frombuffer(data, np.uint8)[controls] == ord(_SEPARATOR)]
+    if len(split):
         pieces, at = [], 0
-        for i in np.unique(np.searchsorted(starts, controls, side="right") - 1).tolist():
+        for i in index(split):
             line = raw(i)
             pieces += [data[at : int(starts[i])], _clean(line).encode("utf-8")]
             at = int(starts[i]) + len(line)
@@ -147,16 +155,14 @@ def _lines(data: bytes, starts: np.ndarray, controls: np.ndarray) -> pl.Series:
         io.BytesIO(text), has_header=False, separator=_SEPARATOR, quote_char=None,
         schema={"line": pl.String}, encoding="utf8-lossy",
     ).to_series().fill_null("").rechunk()  # fmt: skip: one chunk, or every step rechunks
-    odd = lines.str.contains("\ufffd", literal=True).arg_true().to_list()
-    if bom and 0 not in odd:
-        odd.insert(0, 0)
+    odd = set(lines.str.contains("\ufffd", literal=True).arg_true().to_list())
+    odd.update(index(controls))
+    if bom:
+        odd.add(0)
     if odd:
-        lines = lines.scatter(odd, [_clean(raw(i)) for i in odd])
+        fix = sorted(odd)
+        lines = lines.scatter(fix, [_clean(raw(i)) for i in fix])
     return lines
-
-
-#: The CSV reader's column separator: a control byte, so never in a cleaned line.
-_SEPARATOR = "\x1f"
 
 
 # --- escapes --------------------------------------------------------------------------------
@@ -416,7 +422,8 @@ def _hits(fmt: LogFormat, frame: pl.DataFrame, *, source: str, tz: str) -> pl.Da
         )
     cols = cols.with_columns(source=pl.lit(source, pl.String))
     return cols.select(
-        pl.col(c).cast(polars_type(t)) if c in cols.columns else pl.lit(None, polars_type(t)).alias(c)
+        pl.col(c).cast(polars_type(t)) if c in cols.columns
+        else pl.lit(None, polars_type(t)).alias(c)
         for c, t in fmt.column_types.items()
     )
 
@@ -446,16 +453,17 @@ def _request(text: pl.Series, kind: Kind) -> pl.DataFrame:
     if kind is Kind.REQUEST:
         frame = frame.with_columns(
             method=text.str.extract(_METHOD, 1), protocol=text.str.extract(_PROTOCOL, 1)
-        ).with_columns(rest=n("text").str.strip_prefix(n("method") + " "))
-        suffix = " " + n("protocol")
-        proto = n("rest").str.ends_with(suffix).fill_null(False)
+        )
+        # the target: after "METHOD ", before " PROTOCOL" if that space is another one
+        start = n("method").str.len_bytes() + 1  # both are ASCII: bytes are characters
+        end = n("text").str.len_chars() - n("protocol").str.len_bytes() - 1
+        proto = (end >= start).fill_null(False)
+        target = n("text").str.slice(start, pl.when(proto).then(end).otherwise(None) - start)
         frame = frame.select(
             method=n("method"),
             protocol=pl.when(proto).then(n("protocol")),
-            uri=pl.when(proto)
-            .then(n("rest").str.strip_suffix(suffix))
-            .when(n("method").is_not_null())
-            .then(n("rest"))
+            uri=pl.when(n("method").is_not_null())
+            .then(target)
             .when(~n("text").is_in(["", "-"]))
             .then(n("text")),
             parsed=n("method").is_not_null(),

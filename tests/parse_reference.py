@@ -34,7 +34,9 @@ STRPTIME = {
 }
 _TCHAR = set("!#$%&'*+-.^_`|~0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz")
 _PROTOCOL = re.compile(r"[A-Za-z][A-Za-z0-9]*/[0-9]+(\.[0-9]+)?")
-_CLF = re.compile(r"\d\d/[A-Za-z]{3}/\d{4}:([01]\d|2[0-3]):[0-5]\d:[0-5]\d [+-]([01]\d|2[0-3])[0-5]\d")
+_CLF = re.compile(
+    r"\d\d/[A-Za-z]{3}/\d{4}:([01]\d|2[0-3]):[0-5]\d:[0-5]\d [+-]([01]\d|2[0-3])[0-5]\d"
+)
 _ISO = re.compile(
     r"\d{4}-\d\d-\d\dT([01]\d|2[0-3]):[0-5]\d:[0-5]\d(Z|[+-]([01]\d|2[0-3]):[0-5]\d)"
 )
@@ -179,7 +181,8 @@ def _row(fmt: LogFormat, m: re.Match[str]) -> dict:
             row[column] = _text(text)
     if "uri" not in row and "path" in row:
         query = row.get("query")
-        row["uri"] = row["path"] if query is None or row["path"] is None else row["path"] + "?" + query
+        path = row["path"]
+        row["uri"] = path if query is None or path is None else path + "?" + query
     return row
 
 

@@ -366,7 +366,8 @@ def test_unreadable_format_is_refused_naming_its_directive(case):
     naming the directive and where it is, not at ingest time."""
     with pytest.raises(FormatError) as exc:
         compile_format(case["fmt"])
-    assert (exc.value.token, exc.value.position) == (case["token"], case["fmt"].index(case["token"]))
+    token = case["token"]
+    assert (exc.value.token, exc.value.position) == (token, case["fmt"].index(token))
 
 
 def test_spec_must_be_a_string():

@@ -33,8 +33,8 @@ SETTINGS = settings(max_examples=150, deadline=None, suppress_health_check=[Heal
 # Bytes that stress the line reader: delimiters, escapes, CR/LF, NUL and other controls (the
 # reader's own separator among them), non-UTF-8, a byte-order mark, multi-byte characters.
 NASTY = [b'"', b"\\", b" ", b"[", b"]", b"-", b"?", b"/", b":", b"\r", b"\n", b"\x00", b"\x1f",
-         b"\x01", b"\xe9", b"\xa4\xa4", b"\xe2\x80\xa8", b"\xc2\x85", b"\x85", b"\t", b"0",
-         b"200", b"a", b"\xef\xbb\xbf", b"\xef\xbf\xbd"]  # fmt: skip
+         b"\x01", b"\x0b", b"\x0c", b"\xe9", b"\xa4\xa4", b"\xe2\x80\xa8", b"\xc2\x85", b"\x85",
+         b"\t", b"0", b"200", b"a", b"\xef\xbb\xbf", b"\xef\xbf\xbd"]  # fmt: skip
 
 
 def _parse(data: bytes, fmt: LogFormat, **kw):
