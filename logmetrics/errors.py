@@ -20,7 +20,25 @@ class ConfigError(LogmetricsError):
 
 
 class FormatError(ConfigError):
-    """A log format string cannot be compiled (unknown directive or variable)."""
+    """A log format string cannot be compiled: ``spec`` is the format as given, ``problem``
+    what is wrong, and ``token`` / ``position`` (0-based, in the format string) the directive
+    or text at fault, when one is."""
+
+    def __init__(
+        self, spec: str, problem: str, token: str | None = None, position: int | None = None
+    ) -> None:
+        self.spec = spec
+        self.problem = problem
+        self.token = token
+        self.position = position
+        super().__init__(spec, problem, token, position)
+
+    def __str__(self) -> str:
+        at = ""
+        if self.token is not None:
+            at = f"{self.token!r}" + ("" if self.position is None else f" at column {self.position + 1}")
+            at += ": "
+        return f"log format {self.spec!r}: {at}{self.problem}"
 
 
 class InputError(LogmetricsError):

@@ -39,9 +39,9 @@ Decisions an operator can rely on:
   rebuild is refused (InputError) and nothing changes. A rebuild is all-or-nothing, so a
   refusal in a rebuild commits nothing at all.
 - **Parallelism.** ``jobs > 1`` parses chunks of one file and of several files at once in
-  ``jobs`` threads of this process: the parse's inner loop is compiled code that releases the
-  GIL, and so does pyarrow's Parquet writer, so threads use the cores without the start-up
-  (imports, compiled-code loading) and the copying of worker processes. With ``jobs=1`` the
+  ``jobs`` threads of this process: the parse runs in polars, which releases the GIL, and so
+  does pyarrow's Parquet writer, so threads use the cores without the start-up (imports) and
+  the copying of worker processes. With ``jobs=1`` the
   calling thread parses and one writer thread writes the previous chunk's parts meanwhile.
   Chunks are ``POOL_CHUNK_BYTES`` so every thread has work until the end of a file, and at most
   ``2 * jobs`` chunks are in flight. Files of one source are
@@ -67,8 +67,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 from zoneinfo import ZoneInfo
 
-import numpy as np
-import pyarrow as pa
+import polars as pl
 
 from . import formats, parse, sources
 from . import parts as wh  # the chunk task writes its parts with ``wh.write_chunk_parts``
@@ -122,10 +121,9 @@ class ChunkTask:
     log_format: str
     timezone: str
     ingested_at: dt.datetime
-    #: the bytes [start, end) (a view of the reader's buffer when the task runs in this
-    #: process); None: the task reads them from ``file`` (plain files only) and checks them
-    #: against ``crc`` (the file must not have changed since the parent read it)
-    data: bytes | memoryview | None = None
+    #: the bytes [start, end); None: the task reads them from ``file`` (plain files only) and
+    #: checks them against ``crc`` (the file must not have changed since the parent read it)
+    data: bytes | None = None
     crc: int | None = None
     #: rebuild: dates in ``window`` go to ``staging``; the others only if ``outside``
     staging: str | None = None
@@ -155,35 +153,30 @@ def _compiled(spec: str) -> Any:
 
 _TS_CLF = re.compile(r"\[(\d{1,2}/[A-Za-z]{3}/\d{4}:\d{2}:\d{2}:\d{2} [+-]\d{4})\]")
 _TS_ISO = re.compile(r"(\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:[+-]\d{2}:\d{2}|Z))")
-_EPOCH = dt.date(1970, 1, 1)
 
 
 def date_rejects(
-    rejects: pa.Table, hits: pa.Table, *, tz: str, ingested_at: dt.datetime
-) -> pa.Table:
-    """Add the Lima ``date`` of each rejected line: its own timestamp, else its neighbours'
-    (the hit just before it by offset, else the one just after), else the run's date.
+    rejects: pl.DataFrame, hits: pl.DataFrame, *, tz: str, ingested_at: dt.datetime
+) -> pl.DataFrame:
+    """Add the local ``date`` (in ``tz``) of each rejected line: its own timestamp, else its
+    neighbours' (the hit just before it by offset, else the one just after), else the run's.
 
     Dating by content keeps a re-run identical and lets a rebuild swap a date's rejects.
     """
     zone = ZoneInfo(tz)
-    dates = [_own_date(raw, zone) for raw in rejects.column("raw").to_pylist()]
+    dates = [_own_date(raw, zone) for raw in rejects.get_column("raw").to_list()]
     undated = [i for i, d in enumerate(dates) if d is None]
-    if undated and hits.num_rows:
-        # the hits just before and after the line (by offset): a binary search, no join
-        ho = wh.column_values(hits.column("offset"), np.int64)
-        hd = wh.column_values(hits.column("date"), np.int32)
-        if not (np.diff(ho) >= 0).all():
-            order = np.argsort(ho, kind="stable")
-            ho, hd = ho[order], hd[order]
-        at = np.searchsorted(ho, wh.column_values(rejects.column("offset"), np.int64))
-        for i in undated:
-            k = int(at[i])
-            dates[i] = _EPOCH + dt.timedelta(days=int(hd[k - 1] if k > 0 else hd[k]))
+    if undated and hits.height:
+        near = hits.select("offset", "date")
+        if not near.get_column("offset").is_sorted():
+            near = near.sort("offset", maintain_order=True)
+        offsets = rejects.get_column("offset").gather(undated)
+        at = near.get_column("offset").search_sorted(offsets, "left")
+        days = near.get_column("date").gather((at.cast(pl.Int64) - 1).clip(0, None)).to_list()
+        for i, day in zip(undated, days, strict=True):
+            dates[i] = day
     run_date = ingested_at.astimezone(zone).date()
-    days = np.array([((d or run_date) - _EPOCH).days for d in dates], np.int32)
-    column = pa.Array.from_buffers(pa.date32(), len(days), [None, pa.py_buffer(days)])
-    return rejects.append_column("date", column)
+    return rejects.with_columns(date=pl.Series([d or run_date for d in dates], dtype=pl.Date))
 
 
 def _own_date(raw: str, zone: ZoneInfo) -> dt.date | None:
@@ -201,7 +194,7 @@ def _own_date(raw: str, zone: ZoneInfo) -> dt.date | None:
     return None
 
 
-def _task_bytes(task: ChunkTask) -> bytes | memoryview:
+def _task_bytes(task: ChunkTask) -> bytes:
     if task.data is not None:
         return task.data
     try:
@@ -236,9 +229,9 @@ def _run_chunk(task: ChunkTask) -> ChunkResult:
     return _write_chunk(task, _parse_chunk(task))
 
 
-def _parse_chunk(task: ChunkTask) -> parse.ParsedTables:
+def _parse_chunk(task: ChunkTask) -> parse.ParsedChunk:
     """The first half of a chunk task: its hits and its rejects, dated."""
-    parsed = parse.parse_table(
+    parsed = parse.parse_chunk(
         _task_bytes(task),
         _compiled(task.log_format),
         source=task.source,
@@ -251,10 +244,10 @@ def _parse_chunk(task: ChunkTask) -> parse.ParsedTables:
     rejects = date_rejects(
         parsed.rejects, parsed.hits, tz=task.timezone, ingested_at=task.ingested_at
     )
-    return parse.ParsedTables(parsed.hits, rejects, parsed.lines)
+    return parse.ParsedChunk(parsed.hits, rejects, parsed.lines)
 
 
-def _write_chunk(task: ChunkTask, parsed: parse.ParsedTables) -> ChunkResult:
+def _write_chunk(task: ChunkTask, parsed: parse.ParsedChunk) -> ChunkResult:
     """The second half: write the parts and say what was written."""
     hits, rejects = parsed.hits, parsed.rejects
     n_hits, n_rejects, dates = wh.write_chunk_parts(
@@ -268,16 +261,12 @@ def _write_chunk(task: ChunkTask, parsed: parse.ParsedTables) -> ChunkResult:
         window=task.window,
         outside=task.outside,
     )
-    first = rejects.slice(0, 3)
     sample = tuple(
         (int(n), str(reason), str(raw)[:200])
-        for n, reason, raw in zip(
-            first.column("line_no").to_pylist(), first.column("reason").to_pylist(),
-            first.column("raw").to_pylist(), strict=True,
-        )
-    )  # fmt: skip
+        for n, reason, raw in rejects.head(3).select("line_no", "reason", "raw").iter_rows()
+    )
     return ChunkResult(
-        task.source, task.start, task.end, hits.num_rows, rejects.num_rows,
+        task.source, task.start, task.end, hits.height, rejects.height,
         n_hits, n_rejects, tuple(dates), sample,
     )  # fmt: skip
 
@@ -330,13 +319,13 @@ def _make_executor(
 def _start_pool(jobs: int, spec: str | None = None) -> cf.ThreadPoolExecutor:
     """``jobs`` threads for the chunk tasks (see the module docstring, Parallelism)."""
     pool = cf.ThreadPoolExecutor(max_workers=jobs, thread_name_prefix="logmetrics-ingest")
-    if spec is not None:  # load the compiled parse while this thread finds and reads files
+    if spec is not None:  # a first tiny parse (polars warms up) while this thread reads files
         pool.submit(_warm, _compiled(spec))
     return pool
 
 
 def _warm(fmt: formats.LogFormat) -> None:
-    parse.parse_table(b"-\n", fmt, source="", file="", first_line_no=1, base_offset=0)
+    parse.parse_chunk(b"-\n", fmt, source="", file="", first_line_no=1, base_offset=0, tz="UTC")
 
 
 # --- the run ----------------------------------------------------------------------------------

@@ -34,9 +34,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
-from . import _walk
 from .errors import InputError
 
 _inflate_lib: types.ModuleType
@@ -63,36 +60,6 @@ _LOG_NAME = re.compile(
     )$""",
     re.IGNORECASE | re.VERBOSE,
 )
-
-
-#: zero bytes a kept chunk's buffer has after its content (the parse reads whole 8-byte words
-#: past a line's end, up to 39 bytes, so with these it walks the reader's buffer, not a copy)
-TAIL_BYTES = 40
-
-
-class ChunkBuffer(np.ndarray):
-    """The buffer under a kept chunk's ``data``: its content, ``TAIL_BYTES`` zeros, then maybe
-    spare room.
-
-    A chunk's ``data`` is a memoryview of the content; the buffer belongs to that chunk alone,
-    so the parse may write after the content.
-    """
-
-
-def padded_chunk(pieces: Sequence[Any], size: int, *, room: int = 0) -> memoryview:
-    """The concatenation of ``pieces`` (``size`` bytes) as a memoryview over a ChunkBuffer
-    with ``room`` spare bytes (never touched, so never paged in) before its zero tail.
-
-    numpy copies without the GIL (a bytes join holds it), and the parse uses this buffer as is.
-    """
-    buf = np.empty(size + room + TAIL_BYTES, np.uint8).view(ChunkBuffer)
-    at = 0
-    for piece in pieces:
-        n = len(piece)
-        buf[at : at + n] = np.frombuffer(piece, np.uint8)
-        at += n
-    buf[size : size + TAIL_BYTES] = 0
-    return buf.data[:size]
 
 
 def _last_bytes(pieces: Sequence[Any], n: int) -> bytes:
@@ -322,9 +289,8 @@ class Chunk:
     end: int
     first_line_no: int
     lines: int
-    #: the bytes [start, end), a memoryview over a ``ChunkBuffer``; empty (``b""``) when the
-    #: chunks were cut with ``keep_data=False``
-    data: bytes | memoryview
+    #: the bytes [start, end); empty (``b""``) when the chunks were cut with ``keep_data=False``
+    data: bytes
     #: fingerprint of the up-to-FINGERPRINT_BYTES bytes before ``end`` (the resume checkpoint)
     check: str
     #: whether the chunk ends at EOF with a line that has no newline (only when final)
@@ -366,27 +332,24 @@ def iter_chunks(
         """The chunk of the first ``cut`` pending bytes, removed from ``pending``."""
         nonlocal pos, prev, line_no, size
         pieces: list[Any] = []
+        lines = int(open_tail)
         need = cut
         while need:
             block, lo, hi = pending[0]
-            if hi - lo <= need:
+            end = hi if hi - lo <= need else lo + need
+            lines += block.count(b"\n", lo, end)
+            pieces.append(block if lo == 0 and end == len(block) else memoryview(block)[lo:end])
+            if end == hi:
                 pending.pop(0)
-                pieces.append(block if lo == 0 and hi == len(block) else memoryview(block)[lo:hi])
-                need -= hi - lo
             else:
-                pieces.append(memoryview(block)[lo : lo + need])
-                pending[0][1] = lo + need
-                need = 0
+                pending[0][1] = end
+            need -= end - lo
         size -= cut
-        # compiled, without the GIL (bytes.count holds it): parse threads keep running
-        lines = sum(_walk.count_newlines(p) for p in pieces) + int(open_tail)
         window = (prev + _last_bytes(pieces, FINGERPRINT_BYTES))[-FINGERPRINT_BYTES:]
-        data: bytes | memoryview = b""
+        data = b""
         crc = None
         if keep_data:
-            # room for the lines the parse cleans (``\\xHH`` for stray bytes), written after
-            # the content: a few junk lines then cost no copy of the chunk
-            data = padded_chunk(pieces, cut, room=max(4096, cut // 64))
+            data = b"".join(pieces)
         else:
             crc = 0
             for piece in pieces:

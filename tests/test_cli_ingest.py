@@ -9,8 +9,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
-
 from tests.ingest_helpers import append, bad_lines, gzip_to, make_lines, read_hits
 
 
@@ -152,24 +150,3 @@ def test_a_profiler_still_gets_to_write_its_profile(tmp_path: Path) -> None:
     )  # fmt: skip
     assert proc.returncode == 0, proc.stderr
     assert prof.stat().st_size > 0
-
-
-@pytest.mark.parametrize("jobs", ["1", "2"])
-def test_ingest_leaves_heavy_modules_unloaded(tmp_path: Path, jobs: str) -> None:
-    """A nightly ingest (compiled parse cached) never imports polars, numba, pandas, numpy.ma
-    or pyarrow.compute: each would add a tenth of a second or more to every run."""
-    log = tmp_path / "access.log"
-    append(log, make_lines(50) + bad_lines(2))
-    code = (
-        "import sys; from logmetrics.cli import main;"
-        f"main(['ingest', {str(log)!r}, '--warehouse', sys.argv[1], '--jobs', {jobs!r}]);"
-        "print(sorted(m for m in ('polars', 'numba', 'pandas', 'numpy.ma', 'pyarrow.compute')"
-        " if m in sys.modules))"
-    )
-    for run in ("first", "nightly"):  # the first may compile the parse (numba)
-        proc = subprocess.run(
-            [sys.executable, "-c", code, str(tmp_path / f"wh-{run}")],
-            capture_output=True, text=True, stdin=subprocess.DEVNULL, timeout=300,
-        )  # fmt: skip
-        assert proc.returncode == 0, proc.stderr
-    assert proc.stdout.strip().splitlines()[-1] == "[]"

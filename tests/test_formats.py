@@ -8,6 +8,7 @@ from datetime import UTC
 import polars as pl
 import pytest
 
+from logmetrics.directives import APACHE, NGINX_PREFIXES, NGINX_VARIABLES, Arg, Kind
 from logmetrics.errors import ConfigError, FormatError
 from logmetrics.formats import (
     COMBINED,
@@ -18,14 +19,16 @@ from logmetrics.formats import (
     compile_format,
 )
 from logmetrics.parse import match_groups, parse_chunk
+from tests.corpus import parse_cases as CASES
 
 T_APACHE = "[10/Mar/2022:10:15:32 -0500]"
 T_NGINX = "10/Mar/2022:10:15:32 -0500"
+TZ = "America/Lima"  # where the strftime times below were written
 
 
 def hit(fmt: str, line: str) -> dict:
     """The single hit a one-line chunk gives."""
-    r = parse_chunk((line + "\n").encode(), compile_format(fmt), source="s", file="f",
+    r = parse_chunk((line + "\n").encode(), compile_format(fmt), source="s", file="f", tz=TZ,
                     first_line_no=1, base_offset=0)  # fmt: skip
     assert (r.hits.height, r.rejects.height) == (1, 0), r.rejects.to_dicts()
     return r.hits.row(0, named=True)
@@ -242,60 +245,129 @@ def test_fields_describe_their_columns():
     """Each group says which column it feeds and how, and sources names the winning group."""
     fmt = compile_format("combined")
     kinds = {f.group: (f.token, f.kind, f.column) for f in fmt.fields}
-    assert kinds["remote_addr"] == ("%h", "text", "remote_addr")
-    assert kinds["status"] == ("%>s", "status", "status")
-    assert kinds["user_agent"] == ("%{User-Agent}i", "text", "user_agent")
-    assert kinds["request"][1] == "request"
+    assert kinds["remote_addr"] == ("%h", Kind.TEXT, "remote_addr")
+    assert kinds["remote_user"] == ("%u", Kind.USER, "remote_user")
+    assert kinds["status"] == ("%>s", Kind.STATUS, "status")
+    assert kinds["user_agent"] == ("%{User-Agent}i", Kind.TEXT, "user_agent")
+    assert kinds["request"][1] is Kind.REQUEST
     assert fmt.sources["path"] == "request"
     assert fmt.time_groups == ("time",)
     assert list(fmt.columns)[:2] == ["ts", "remote_addr"]
 
 
+def test_a_conditional_directive_gives_way_to_an_unconditional_one():
+    """%400r (written as "-" unless the status is 400) does not feed the request columns
+    when the format also has %r, whatever their order; alone, it does."""
+    fmt = compile_format('%h %t "%400r" "%r" %>s')
+    assert [f.conditional for f in fmt.fields if f.kind is Kind.REQUEST] == [True, False]
+    assert fmt.sources["path"] == fmt.sources["method"] == "request_2"
+    assert compile_format('%h %t "%!200r" %>s').sources["path"] == "request"
+
+
+# A value of each kind, and the column value it gives (for the table-driven test below).
+SAMPLES = {
+    Kind.TEXT: ("v1", "v1"),
+    Kind.USER: ("u1", "u1"),
+    Kind.INT: ("12", 12),
+    Kind.STATUS: ("204", 204),
+    Kind.SECONDS: ("3", 3.0),
+    Kind.QUERY: ("?a=1", "a=1"),
+    Kind.REQUEST: ('"GET /p HTTP/1.1"', "/p"),
+    Kind.REQUEST_URI: ("/p?a=1", "/p"),
+    Kind.DROP: ("x", None),
+}
+# Every table row, in a format: (format around the directive, line around its value).
+ROWS = [
+    *[(f"%{{X-Name}}{n}" if d.arg is Arg.REQUIRED else f"%{n}", d, "%t {} %{{X-Tail}}i",
+       f"{T_APACHE} {{}} end") for n, d in APACHE.items()],
+    *[(f"${n}", d, "[$time_local] {} $http_x_tail", f"[{T_NGINX}] {{}} end")
+      for n, d in {**NGINX_VARIABLES,
+                   **{p + "x_name": d for p, d in NGINX_PREFIXES.items()}}.items()],
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("token", "row", "fmt", "line"),
+    [r for r in ROWS if not r[1].kind.is_time],
+    ids=[r[0] for r in ROWS if not r[1].kind.is_time],
+)
+def test_every_directive_and_variable_consumes_its_field(token, row, fmt, line):
+    """Each row of the Apache and nginx tables compiles, matches its field (the field after
+    it still lines up) and fills its column."""
+    text, value = SAMPLES[row.kind]
+    field = f'"{token}"' if row.kind is Kind.REQUEST else token
+    got = hit(fmt.format(field), line.format(text))
+    assert got["req_x_tail"] == "end"
+    column = {Kind.REQUEST: "path", Kind.REQUEST_URI: "path"}.get(row.kind, row.column)
+    if column is not None:
+        want = value * row.scale if row.kind is Kind.SECONDS else value
+        assert got[column.replace("{}", "x_name")] == want
+
+
 @pytest.mark.parametrize(
     ("fmt", "token", "column"),
     [
-        ("%h %l %Z %t", "'%Z'", 7),
-        ('%h %t "%{Referer}j"', "'%{Referer}j'", 8),
-        ("%h %t %y", "'%y'", 7),
-        ("$remote_addr [$time_local] $no_such_var", "'$no_such_var'", 28),
-        ("$remote_addr [$time_local] ${bogus}", "'${bogus}'", 28),
+        ("%h %l %Z %t", "%Z", 7),
+        ('%h %t "%{Referer}j"', "%{Referer}j", 8),
+        ("%h %t %y", "%y", 7),
+        ("$remote_addr [$time_local] $no_such_var", "$no_such_var", 28),
+        ("$remote_addr [$time_local] ${bogus}", "${bogus}", 28),
     ],
 )
 def test_unknown_directive_error_points_at_it(fmt, token, column):
-    """An unknown directive/variable names itself and its column, quoting the format."""
+    """An unknown directive/variable is named with its column, in one line quoting the
+    format."""
     with pytest.raises(FormatError) as exc:
         compile_format(fmt)
-    msg = str(exc.value)
-    assert token in msg and f"column {column}" in msg and repr(fmt) in msg
+    err = exc.value
+    assert (err.spec, err.token, err.position) == (fmt, token, column - 1)
+    assert err.problem.startswith("unknown")
+    msg = str(err)
+    assert repr(token) in msg and f"column {column}" in msg and repr(fmt) in msg
     assert "\n" not in msg
 
 
 @pytest.mark.parametrize(
-    ("fmt", "needle"),
+    ("fmt", "token", "needle"),
     [
-        ("", "empty"),
-        ("just text", "no %-directive"),
-        ("%h %u", "no timestamp"),
-        ("%h%u %t", "directly followed"),
-        ("%t %>s%b", "directly followed"),
-        ("%t %i", "needs a {name}"),
-        ("%t %{x}r", "takes no {argument}"),
-        ("%t %{x", "unterminated"),
-        ("%t %", "incomplete"),
-        ("%t %{fortnights}T", "unknown unit"),
-        ("%{nothing}t", "strftime"),
-        ("$remote_addr %h [$time_local]", "mixes"),
-        ("[$time_local] ${unterminated", "unterminated"),
-        ("%t \\n %h", "newline"),
-        ("%t\r%h", "NUL, CR or LF"),
+        ("", None, "empty"),
+        ("just text", None, "no %-directive"),
+        ("%h %u", None, "no timestamp"),
+        ("%h%u %t", "%h", "directly followed"),
+        ("%t %>s%b", "%>s", "directly followed"),
+        ("%t %i", "%i", "needs a {name}"),
+        ("%t %{x}r", "%{x}r", "takes no {argument}"),
+        ("%t %{x", "%{x", "unterminated"),
+        ("%t %", "%", "incomplete"),
+        ("%t %{fortnights}T", "%{fortnights}T", "unknown unit"),
+        ("%{nothing}t", "%{nothing}t", "no strftime conversion"),
+        ("%{%}t", "%{%}t", "lone %"),
+        ("%{%Y-%m-%d %Q}t", "%{%Y-%m-%d %Q}t", "unknown strftime conversion %Q"),
+        ("%{%H:%M:%S}t", "%{%H:%M:%S}t", "date and a time of day"),
+        ("$remote_addr %h [$time_local]", None, "mixes"),
+        ("[$time_local] ${unterminated", "${unterminated", "unterminated"),
+        ("%t \\n %h", "\\n", "newline"),
+        ("%t\r%h", None, "NUL, CR or LF"),
     ],
 )
-def test_bad_formats_are_refused_with_a_reason(fmt, needle):
-    """Malformed or ambiguous formats raise FormatError (a ConfigError) saying why."""
+def test_bad_formats_are_refused_with_a_reason(fmt, token, needle):
+    """Malformed or ambiguous formats raise FormatError (a ConfigError) naming the directive
+    at fault, where there is one, and saying why."""
     with pytest.raises(FormatError) as exc:
         compile_format(fmt)
-    assert needle in str(exc.value)
+    assert exc.value.token == token
+    assert needle in exc.value.problem
     assert isinstance(exc.value, ConfigError)
+
+
+@pytest.mark.parametrize("case", CASES.REFUSED_FORMATS, ids=lambda c: c["id"])
+def test_unreadable_format_is_refused_naming_its_directive(case):
+    """A format httpd accepts but whose lines could not be read is refused when compiled,
+    naming the directive and where it is, not at ingest time."""
+    with pytest.raises(FormatError) as exc:
+        compile_format(case["fmt"])
+    token = case["token"]
+    assert (exc.value.token, exc.value.position) == (token, case["fmt"].index(token))
 
 
 def test_spec_must_be_a_string():

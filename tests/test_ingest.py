@@ -296,15 +296,13 @@ def test_undated_rejects_take_the_previous_hits_date_else_the_next_one(shuffled:
     rejects = pl.DataFrame({"offset": [50, 150, 250, 350, 260], "raw": ["x", "y", "z", "w", own]})
     # 02:00 UTC on 2 May is still 1 May in Lima; 23:30 -0500 on 5 Mar is 5 Mar in Lima
     at = dt.datetime(2022, 5, 2, 2, tzinfo=dt.UTC)
-    got = date_rejects(rejects.to_arrow(), hits.to_arrow(), tz="America/Lima", ingested_at=at)
-    assert got.column("date").to_pylist() == [
+    got = date_rejects(rejects, hits, tz="America/Lima", ingested_at=at)
+    assert got.get_column("date").to_list() == [
         dt.date(2022, 3, 1), dt.date(2022, 3, 1), dt.date(2022, 3, 2), dt.date(2022, 3, 3),
         dt.date(2022, 3, 5),
     ]  # fmt: skip
-    alone = date_rejects(
-        rejects.to_arrow(), hits.clear().to_arrow(), tz="America/Lima", ingested_at=at
-    )
-    assert alone.column("date").to_pylist() == [dt.date(2022, 5, 1)] * 4 + [dt.date(2022, 3, 5)]
+    alone = date_rejects(rejects, hits.clear(), tz="America/Lima", ingested_at=at)
+    assert alone.get_column("date").to_list() == [dt.date(2022, 5, 1)] * 4 + [dt.date(2022, 3, 5)]
 
 
 def _ua_as_header_format() -> str:

@@ -1,15 +1,13 @@
-"""Local wall-clock times of UTC instants, as the zone's rules give them."""
+"""Local wall-clock times of UTC instants (classify.local_times), as the zone rules give them."""
 
 from __future__ import annotations
 
 import datetime as dt
 
-import numpy as np
 import polars as pl
 import pytest
 
 from logmetrics.classify import local_times
-from logmetrics.localtime import local_days
 
 
 @pytest.mark.parametrize(
@@ -42,33 +40,3 @@ def test_local_times_of_nothing() -> None:
     assert local_times(empty, "America/Lima").len() == 0
     nulls = pl.Series("ts", [None, None], pl.Datetime("us", "UTC"))
     assert local_times(nulls, "America/Lima").to_list() == [None, None]
-
-
-@pytest.mark.parametrize(
-    ("tz", "first", "days"),
-    [
-        ("America/Lima", "2022-03-01", 3),
-        ("America/New_York", "2022-03-12", 3),
-        ("America/New_York", "2022-11-05", 3),
-        ("Australia/Lord_Howe", "2022-04-02", 2),
-        ("Australia/Lord_Howe", "2022-10-01", 2),
-        ("Asia/Kathmandu", "2022-03-01", 1),
-        ("Pacific/Kiritimati", "2022-03-01", 2),  # +14:00: the local date is a day ahead
-        ("America/New_York", "2019-01-01", 1200),  # years: instant by instant
-    ],
-)
-def test_local_days_are_the_dates_of_the_local_times(tz: str, first: str, days: int) -> None:
-    """The parse's partition dates (numpy and zoneinfo, no polars) are the dates of the local
-    times polars gives, through DST changes in mid-hour."""
-    start = dt.datetime.fromisoformat(first).replace(tzinfo=dt.UTC)
-    step = dt.timedelta(minutes=7, seconds=13) if days < 10 else dt.timedelta(hours=5, minutes=1)
-    n = int(dt.timedelta(days=days) / step)
-    ts = pl.Series("ts", [start + i * step for i in range(n)], pl.Datetime("us", "UTC"))
-    want = ts.dt.convert_time_zone(tz).dt.date().cast(pl.Int32).to_list()
-    got = local_days(ts.cast(pl.Int64).to_numpy(), tz)
-    assert got.dtype == np.int32 and got.tolist() == want
-
-
-def test_local_days_of_nothing() -> None:
-    """No instants give no dates."""
-    assert local_days(np.zeros(0, np.int64), "America/Lima").tolist() == []

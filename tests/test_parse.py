@@ -5,25 +5,18 @@ from __future__ import annotations
 from datetime import UTC, date, datetime
 
 import polars as pl
-import pyarrow as pa
 import pytest
 
 from logmetrics.formats import COMBINED, HITS_HEAD, HITS_TAIL, compile_format
-from logmetrics.parse import (
-    MAX_RAW,
-    REJECTS_SCHEMA,
-    match_groups,
-    parse_chunk,
-    parse_table,
-    unescape,
-)  # fmt: skip
+from logmetrics.parse import MAX_RAW, REJECTS_SCHEMA, match_groups, parse_chunk, unescape
 from tests.corpus import parse_cases as CASES
 
 WHEN = datetime(2022, 4, 1, 6, 0, tzinfo=UTC)
 
 
 def parse(data: bytes, fmt: str = "combined", **kw):
-    args = {"source": "src1", "file": "access.log", "first_line_no": 1, "base_offset": 0}
+    args = {"source": "src1", "file": "access.log", "first_line_no": 1, "base_offset": 0,
+            "tz": "America/Lima"}  # fmt: skip
     args.update(kw)
     return parse_chunk(data, compile_format(fmt), ingested_at=WHEN, **args)
 
@@ -124,10 +117,39 @@ def test_out_of_order_timestamps_keep_input_order():
 
 
 def test_date_follows_the_tz_keyword():
-    """date is the local date in ``tz`` (America/Lima unless told otherwise)."""
+    """date is the local date in ``tz``: 03:00 UTC is still the 10th in Lima, the 11th in Tokyo."""
     line = CASES.BASE.replace(b"10/Mar/2022:10:15:32 -0500", b"11/Mar/2022:03:00:00 +0000")
     assert parse(line).hits["date"].to_list() == [date(2022, 3, 10)]
     assert parse(line, tz="Asia/Tokyo").hits["date"].to_list() == [date(2022, 3, 11)]
+
+
+def test_dates_follow_daylight_saving_changes():
+    """Around New York's changes (14 March and 7 November 2021) each hit's date is its local
+    date: 04:30 UTC is the 13th (EST, 23:30) before the change and the 14th after it."""
+    times = [b"14/Mar/2021:04:30:00 +0000", b"14/Mar/2021:07:30:00 +0000",
+             b"15/Mar/2021:03:30:00 +0000", b"15/Mar/2021:04:30:00 +0000",
+             b"07/Nov/2021:03:30:00 +0000", b"07/Nov/2021:04:30:00 +0000",
+             b"08/Nov/2021:04:30:00 +0000", b"08/Nov/2021:05:30:00 +0000"]  # fmt: skip
+    data = b"\n".join(CASES.BASE.replace(b"10/Mar/2022:10:15:32 -0500", t) for t in times)
+    days = [d.day for d in parse(data, tz="America/New_York").hits["date"].to_list()]
+    assert days == [13, 14, 14, 15, 6, 7, 7, 8]
+
+
+@pytest.mark.parametrize(
+    ("logged", "utc"),
+    [
+        ("2021-11-07T01:30:00 EDT", "2021-11-07 05:30:00"),  # the first 01:30 of the day
+        ("2021-11-07T01:30:00 EST", "2021-11-07 06:30:00"),  # the second one, an hour later
+        ("2021-11-07T01:30:00 GMT", "2021-11-07 01:30:00"),
+        ("2021-11-07T01:30:00 -0330", "2021-11-07 05:00:00"),
+    ],
+)
+def test_zone_abbreviation_settles_an_hour_that_occurs_twice(logged, utc):
+    """%Z names the instant: EDT and EST pick which of New York's two 01:30 on 7 November
+    2021 a hit is; UTC, GMT and numeric names give their own offset."""
+    line = f'10.0.0.1 [{logged}] "GET / HTTP/1.1" 200 5'.encode()
+    r = parse(line, '%h [%{%FT%T %Z}t] "%r" %>s %b', tz="America/New_York")
+    assert r.hits["ts"].dt.strftime("%Y-%m-%d %H:%M:%S").to_list() == [utc]
 
 
 def test_empty_input_gives_empty_frames_with_schema():
@@ -187,15 +209,14 @@ def test_unescape_rules(raw, text):
     assert unescape(raw) == text
 
 
-def test_threads_give_the_same_result():
-    """Walking batches in threads changes nothing in the output."""
+def test_many_lines_with_junk_and_blank_lines_at_the_end():
+    """A 20,000-line chunk gives every hit in order, then its junk and blank lines rejected."""
     lines = [CASES.BASE.replace(b"ana", f"u{i}".encode()) for i in range(20_000)]
     data = b"\n".join([*lines, b"junk", b"", b""])  # ends "junk\n\n": two more lines
-    one = parse(data)
-    two = parse(data, threads=2)
-    assert one.hits.equals(two.hits) and one.rejects.equals(two.rejects)
-    assert one.hits.height == 20_000
-    assert one.rejects.select("line_no", "reason").rows() == [
+    r = parse(data)
+    assert r.hits.height == 20_000
+    assert r.hits["remote_user"].to_list() == [f"u{i}" for i in range(20_000)]
+    assert r.rejects.select("line_no", "reason").rows() == [
         (20_001, "does not match format"),
         (20_002, "empty line"),
     ]
@@ -225,26 +246,9 @@ def test_match_groups_equals_polars_running_the_regex():
     assert mine["matched"].sum() >= 25
 
 
-def test_huge_chunk_is_parsed_in_parts_with_the_same_result(monkeypatch):
-    """A chunk above the split size (1 GiB) gives what one pass would, numbering intact."""
-    import logmetrics.parse as parse_mod
-
-    lines = [CASES.BASE.replace(b"ana", f"u{i}".encode()) for i in range(40)]
-    data = b"\n".join([*lines[:20], b"junk", *lines[20:]]) + b"\n"
-    whole = parse(data, first_line_no=7, base_offset=100)
-    monkeypatch.setattr(parse_mod, "_SPLIT", 1500)
-    parts = parse(data, first_line_no=7, base_offset=100)
-    assert parts.lines == whole.lines == 41
-    assert parts.hits.equals(whole.hits) and parts.rejects.equals(whole.rejects)
-    # "junk" follows u0..u9 (one byte shorter than "ana") and u10..u19 (same length)
-    size = len(CASES.BASE)
-    assert parts.rejects.select("line_no", "offset").rows() == [(27, 100 + 20 * size + 10)]
-
-
-def test_parse_table_is_the_ingest_form_of_the_same_rows():
-    """The ingest's Arrow tables carry the design schema's types (text as string views) and
-    the rows parse_chunk gives; escaped values are unescaped whether short (inline in the
-    view) or long (in a second buffer), and a repeated one the same each time."""
+def test_escaped_values_are_unescaped_each_time_they_occur():
+    """Escaped values are unescaped whether short or long, and a repeated one the same each
+    time; the line without escapes next to them is untouched."""
     ua = b'Mozilla/5.0 \\"quoted\\" \\\\ back \\xC3\\xA9 long enough to live outside the view'
     data = b"".join([
         CASES.BASE + b"\n",
@@ -253,16 +257,8 @@ def test_parse_table_is_the_ingest_form_of_the_same_rows():
         b"garbage\n",
         CASES.BASE.rsplit(b' "', 1)[0] + b' "' + ua + b'"\n',
     ])  # fmt: skip
-    args = {"source": "src1", "file": "access.log", "first_line_no": 1, "base_offset": 0}
-    t = parse_table(data, compile_format("combined"), ingested_at=WHEN, **args)
-    types = dict(zip(t.hits.column_names, t.hits.schema.types, strict=True))
-    assert types["ts"] == pa.timestamp("us", "UTC") and types["date"] == pa.date32()
-    assert types["user_agent"] == types["referer"] == pa.string_view()
-    assert (types["status"], types["bytes"]) == (pa.int16(), pa.int64())
-    assert t.rejects.column_names == list(REJECTS_SCHEMA)
-    f = parse(data)
-    assert pl.from_arrow(t.hits).equals(f.hits) and pl.from_arrow(t.rejects).equals(f.rejects)
+    r = parse(data)
     long_ua = 'Mozilla/5.0 "quoted" \\ back é long enough to live outside the view'
-    assert t.hits.column("user_agent").to_pylist()[2:] == [long_ua, long_ua]
-    assert t.hits.column("referer").to_pylist()[1] == '"ab"'
-    assert t.rejects.column("raw").to_pylist() == ["garbage"]
+    assert r.hits["user_agent"].to_list()[2:] == [long_ua, long_ua]
+    assert r.hits["referer"].to_list()[:2] == ["https://app.example.pe/", '"ab"']
+    assert r.rejects["raw"].to_list() == ["garbage"]

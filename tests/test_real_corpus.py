@@ -36,7 +36,7 @@ MATOMO_FORMATS = {
 
 def parse_file(path: Path, fmt: str):
     return parse_chunk(path.read_bytes(), compile_format(fmt), source="real", file=str(path),
-                       first_line_no=1, base_offset=0)  # fmt: skip
+                       first_line_no=1, base_offset=0, tz="UTC")  # fmt: skip
 
 
 @pytest.fixture(scope="module")
@@ -130,7 +130,7 @@ def test_matomo_gzip_file_once_decompressed():
         pytest.skip(f"{gz} not present")
     fmt = compile_format(MATOMO_FORMATS["common.log"])
     r = parse_chunk(gzip.decompress(gz.read_bytes()), fmt, source="real", file=str(gz),
-                    first_line_no=1, base_offset=0)  # fmt: skip
+                    first_line_no=1, base_offset=0, tz="UTC")  # fmt: skip
     row = r.hits.row(0, named=True)
     assert (r.lines, r.hits.height) == (1, 1)
     assert (row["remote_addr"], row["remote_user"], row["method"], row["path"]) == (

@@ -5,7 +5,8 @@ either ``expect`` (hits columns that must hold exactly these values; ``ts`` is U
 ``YYYY-MM-DD HH:MM:SS``, ``date`` the America/Lima date) or ``reject`` (the reason).
 ``CHUNKS`` cases are several lines at once, for line splitting and ordering.
 
-Imported by tests/test_parse.py and tests/test_parse_fastpath.py as ``tests.corpus.parse_cases``.
+``REFUSED_FORMATS`` are formats refused when compiled. Imported by tests/test_parse.py,
+tests/test_formats.py and tests/test_parse_fuzz.py as ``tests.corpus.parse_cases``.
 """
 
 COMBINED = "combined"
@@ -443,6 +444,108 @@ LINES = [
         b'"abc123" "maria"',
         "expect": {"request_time": 0.25, "cookie_sid": "abc123", "resp_x_user": "maria"},
     },
+    # --- Apache's own directives, as mod_log_config and mod_ssl document them ---------------
+    {
+        "id": "strftime-shorthands-F-and-R",
+        # httpd writes %{…}t in its local time (the configured zone, Lima: UTC-5)
+        "fmt": '%h %{%F %R:%S}t "%r" %>s %b',
+        "line": b'10.0.0.1 2022-03-10 10:15:32 "GET /login HTTP/1.1" 200 5',
+        "expect": {"ts": "2022-03-10 15:15:32", "date": "2022-03-10", "path": "/login"},
+    },
+    {
+        "id": "strftime-seconds-since-the-epoch-are-an-instant",
+        # 1646925332 s = 2022-03-10 15:15:32 UTC, whatever the server's zone
+        "fmt": '%h %{%s}t "%r" %>s %b',
+        "line": b'10.0.0.1 1646925332 "GET / HTTP/1.1" 200 5',
+        "expect": {"ts": "2022-03-10 15:15:32", "date": "2022-03-10"},
+    },
+    {
+        "id": "strftime-zone-name-utc",
+        "fmt": '%h [%{%FT%T %Z}t] "%r" %>s %b',
+        "line": b'10.0.0.1 [2022-03-10T15:15:32 UTC] "GET / HTTP/1.1" 200 5',
+        "expect": {"ts": "2022-03-10 15:15:32"},
+    },
+    {
+        "id": "strftime-zone-name-numeric",
+        # glibc names zones without an abbreviation by their offset: Lima is "-05"
+        "fmt": '%h [%{%FT%T %Z}t] "%r" %>s %b',
+        "line": b'10.0.0.1 [2022-03-10T10:15:32 -05] "GET / HTTP/1.1" 200 5',
+        "expect": {"ts": "2022-03-10 15:15:32"},
+    },
+    {
+        "id": "strftime-zone-name-of-another-zone-is-a-bad-timestamp",
+        # EST is not an abbreviation Lima uses: the instant cannot be known
+        "fmt": '%h [%{%FT%T %Z}t] "%r" %>s %b',
+        "line": b'10.0.0.1 [2022-03-10T10:15:32 EST] "GET / HTTP/1.1" 200 5',
+        "reject": "bad timestamp",
+    },
+    {
+        "id": "mod-ssl-request-log",
+        # RHEL's stock ssl_request_log: %t %h %{SSL_PROTOCOL}x %{SSL_CIPHER}x "%r" %b
+        "fmt": '%t %h %{SSL_PROTOCOL}x %{SSL_CIPHER}x "%r" %b',
+        "line": b'[10/Mar/2022:10:15:32 -0500] 203.0.113.7 TLSv1.2 ECDHE-RSA-AES128-GCM-SHA256 '
+        b'"GET /login HTTP/1.1" 2326',
+        "expect": {
+            "ts": "2022-03-10 15:15:32",
+            "remote_addr": "203.0.113.7",
+            "method": "GET",
+            "path": "/login",
+            "bytes": 2326,
+            "status": None,
+        },
+    },
+    {
+        "id": "time-begin-is-clf",
+        "fmt": '%h %{begin}t "%r" %>s %b',
+        "line": b'10.0.0.1 [10/Mar/2022:10:15:32 -0500] "GET / HTTP/1.1" 200 5',
+        "expect": {"ts": "2022-03-10 15:15:32", "status": 200},
+    },
+    {
+        "id": "time-end-is-clf",
+        "fmt": '%h %{end}t "%r" %>s %b',
+        "line": b'10.0.0.1 [10/Mar/2022:10:15:33 -0500] "GET / HTTP/1.1" 200 5',
+        "expect": {"ts": "2022-03-10 15:15:33", "status": 200},
+    },
+    {
+        "id": "time-empty-braces-is-clf",
+        "fmt": '%h %{}t "%r" %>s %b',
+        "line": b'10.0.0.1 [10/Mar/2022:10:15:32 -0500] "GET / HTTP/1.1" 200 5',
+        "expect": {"ts": "2022-03-10 15:15:32"},
+    },
+    {
+        "id": "time-end-with-strftime",
+        "fmt": '%h [%{end:%d/%b/%Y:%H:%M:%S %z}t] "%r" %>s %b',
+        "line": b'10.0.0.1 [10/Mar/2022:10:15:32 -0500] "GET / HTTP/1.1" 200 5',
+        "expect": {"ts": "2022-03-10 15:15:32"},
+    },
+    {
+        "id": "duration-unit-in-capitals",
+        # httpd reads %{UNIT}T's unit case-insensitively: MS is milliseconds
+        "fmt": '%h %t "%r" %>s %b %{MS}T',
+        "line": b'10.0.0.1 [10/Mar/2022:10:15:32 -0500] "GET / HTTP/1.1" 200 5 250',
+        "expect": {"request_time": 0.25},
+    },
+    {
+        "id": "empty-user-name-written-as-two-quotes",
+        # httpd logs an authenticated but empty user name as ""
+        "fmt": "common",
+        "line": b'10.0.0.1 - "" [10/Mar/2022:10:15:32 -0500] "GET / HTTP/1.1" 401 5',
+        "expect": {"remote_user": "", "status": 401},
+    },
+    {
+        "id": "conditional-request-does-not-hide-the-request",
+        # %400r writes "-" unless the status is 400; the unconditional %r gives the request
+        "fmt": '%h %t "%400r" "%r" %>s %b',
+        "line": b'10.0.0.1 [10/Mar/2022:10:15:32 -0500] "-" "GET /x?y=1 HTTP/1.1" 200 5',
+        "expect": {"method": "GET", "path": "/x", "query": "y=1", "protocol": "HTTP/1.1"},
+    },
+    {
+        "id": "conditional-request-on-its-status",
+        "fmt": '%h %t "%400r" "%r" %>s %b',
+        "line": b'10.0.0.1 [10/Mar/2022:10:15:32 -0500] "GET /bad HTTP/1.1" '
+        b'"GET /bad HTTP/1.1" 400 5',
+        "expect": {"method": "GET", "path": "/bad", "status": 400},
+    },
 ]
 
 # Whole chunks: line splitting, line endings and order.
@@ -488,3 +591,16 @@ CHUNKS = [
         "rejects": [(2, "empty line")],
     },
 ]
+
+# Formats httpd accepts but whose lines this tool could not read back: refused when the format
+# is compiled, naming the directive (``token``), instead of rejecting every line later.
+REFUSED_FORMATS = [
+    {"id": "lone-percent-in-strftime", "fmt": '%h %{%}t "%r"', "token": "%{%}t"},
+    {"id": "unknown-strftime-conversion", "fmt": '%h %{%d/%b/%Y %Q}t "%r"',
+     "token": "%{%d/%b/%Y %Q}t"},
+    {"id": "strftime-without-a-date", "fmt": '%h %{%H:%M:%S}t "%r"', "token": "%{%H:%M:%S}t"},
+    {"id": "strftime-without-a-conversion", "fmt": '%h %{nothing}t "%r"',
+     "token": "%{nothing}t"},
+    {"id": "strftime-newline", "fmt": '%h %{%F%n%T}t "%r"', "token": "%{%F%n%T}t"},
+    {"id": "unknown-duration-unit", "fmt": "%h %t %{fortnights}T", "token": "%{fortnights}T"},
+]  # fmt: skip
