@@ -35,7 +35,7 @@ import polars as pl
 
 from ._resources import resource_dir
 from .config import normalize_user  # the same key the logs' user names get
-from .errors import AlliesError, InputError, LogmetricsError
+from .errors import AlliesError, InputError, LogmetricsError, TableProblem
 
 TIPOS = ("GR", "GL", "OA")
 #: Required headers (matched trimmed and case-insensitively); other columns are ignored.
@@ -203,7 +203,7 @@ def _read_csv(data: bytes, *, path: Path) -> list[list[str]]:
             records.append(record)
     except (csv.Error, ValueError, TypeError) as exc:  # newer Pythons refuse odd delimiters
         row = len(records) + 1
-        raise AlliesError(str(path), [f"row {row}: unreadable CSV: {_one_line(exc)}"]) from None
+        raise AlliesError(str(path), [TableProblem(row, f"unreadable CSV: {_one_line(exc)}")]) from None
     return records
 
 
@@ -289,114 +289,138 @@ def _entity_key(entidad: str) -> str:
     return " ".join(entidad.split()).casefold()
 
 
-def _validate(records: Sequence[Sequence[str]], *, path: str) -> pl.DataFrame:
-    problems: list[tuple[int, str]] = []
+class _Problems:
+    """The table's problems, gathered as they are found, raised together in row order."""
 
-    def problem(row: int, text: str) -> None:
-        problems.append((row, f"row {row}: {text}"))
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self.found: list[TableProblem] = []
 
+    def __call__(self, row: int, text: str) -> None:
+        self.found.append(TableProblem(row, text))
+
+    def raise_any(self) -> None:
+        if self.found:  # sorted stably: a row's problems stay in column order
+            raise AlliesError(self.path, sorted(self.found, key=lambda p: p.row))
+
+
+def _header(records: Sequence[Sequence[str]], problem: _Problems) -> tuple[int, dict[str, int]]:
+    """The header's index and each required column's position (missing or repeated ones are
+    problems of the header row)."""
     header_at = next((i for i, r in enumerate(records) if any(c.strip() for c in r)), None)
     if header_at is None:
-        raise AlliesError(path, ["the table is empty (no header row)"])
-    header_row = header_at + 1
+        raise AlliesError(problem.path, [TableProblem(0, "the table is empty (no header row)")])
     position: dict[str, int] = {}
     for j, heading in enumerate(records[header_at]):
         key = _header_key(heading)
         if key not in COLUMNS:
             continue
         if key in position:
-            problem(header_row, f"column {key!r} appears twice")
+            problem(header_at + 1, f"column {key!r} appears twice")
         else:
             position[key] = j
     for name in COLUMNS:
         if name not in position:
-            problem(header_row, f"missing column {name!r}")
+            problem(header_at + 1, f"missing column {name!r}")
+    return header_at, position
 
-    names = _names()
-    accounts: dict[str, _Seen] = {}
-    allies: dict[tuple[str, str], _Seen] = {}
-    out: dict[str, list[Any]] = {name: [] for name in ALLIES_SCHEMA}
-    n_rows = 0
-    for i in range(header_at + 1, len(records)):
-        cells, row = records[i], i + 1
-        if not any(c.strip() for c in cells):
-            continue
-        n_rows += 1
 
-        def cell(name: str, cells: Sequence[str] = cells) -> str | None:
-            j = position.get(name)
-            if j is None:
-                return None  # missing column, reported once at the header
-            return cells[j].strip() if j < len(cells) else ""
+def _cells(
+    cells: Sequence[str], row: int, position: dict[str, int], problem: _Problems
+) -> tuple[str, str, str, str] | None:
+    """One row's usuario, tipo, ubigeo (six digits) and entidad, each checked on its own; None
+    when a cell is wrong or a column is missing (reported once, at the header)."""
 
-        usuario, tipo_raw, ubigeo_raw, entidad = (cell(name) for name in COLUMNS)
-        valid = True
-        if usuario is not None:
-            if not usuario:
-                problem(row, "empty usuario")
-                valid = False
-            elif usuario == _ANONYMOUS:
-                problem(row, "usuario '-' is how the logs write 'no user'; it cannot be an account")
-                valid = False
-        tipo = None
-        if tipo_raw is not None:
-            tipo = tipo_raw.upper()
-            if not tipo_raw:
-                problem(row, "empty tipo (expected GR, GL or OA)")
-                valid = False
-            elif tipo not in TIPOS:
-                problem(row, f"unknown tipo {_show(tipo_raw)} (expected GR, GL or OA)")
-                valid = False
-        ubigeo = None
-        if ubigeo_raw is not None:
-            ubigeo = normalize_ubigeo(ubigeo_raw)
-            if not ubigeo_raw:
-                problem(row, "empty ubigeo")
-                valid = False
-            elif ubigeo is None:
-                problem(row, f"ubigeo {_show(ubigeo_raw)} is not a 6-digit code")
-                valid = False
-            elif ubigeo not in names:
-                problem(row, f"ubigeo {ubigeo} is not in the INEI catalogue")
-                valid = False
-        if entidad is not None and not entidad:
-            problem(row, "empty entidad")
-            valid = False
-        if not valid or usuario is None or tipo is None or ubigeo is None or entidad is None:
-            continue
+    def cell(name: str) -> str | None:
+        j = position.get(name)
+        if j is None:
+            return None
+        return cells[j].strip() if j < len(cells) else ""
 
+    usuario, tipo_raw, ubigeo_raw, entidad = (cell(name) for name in COLUMNS)
+    before = len(problem.found)
+    if usuario == "":
+        problem(row, "empty usuario")
+    elif usuario == _ANONYMOUS:
+        problem(row, "usuario '-' is how the logs write 'no user'; it cannot be an account")
+    tipo = tipo_raw.upper() if tipo_raw is not None else None
+    if tipo_raw == "":
+        problem(row, "empty tipo (expected GR, GL or OA)")
+    elif tipo_raw is not None and tipo not in TIPOS:
+        problem(row, f"unknown tipo {_show(tipo_raw)} (expected GR, GL or OA)")
+    ubigeo = normalize_ubigeo(ubigeo_raw) if ubigeo_raw is not None else None
+    if ubigeo_raw == "":
+        problem(row, "empty ubigeo")
+    elif ubigeo_raw is not None and ubigeo is None:
+        problem(row, f"ubigeo {_show(ubigeo_raw)} is not a 6-digit code")
+    elif ubigeo is not None and ubigeo not in _names():
+        problem(row, f"ubigeo {ubigeo} is not in the INEI catalogue")
+    if entidad == "":
+        problem(row, "empty entidad")
+    if len(problem.found) > before or None in (usuario, tipo, ubigeo, entidad):
+        return None
+    return usuario, tipo, ubigeo, entidad  # type: ignore[return-value]
+
+
+class _Accounts:
+    """Accounts and allies seen so far: one account, one ally; one ally, one tipo."""
+
+    def __init__(self, problem: _Problems) -> None:
+        self.problem = problem
+        self.accounts: dict[str, _Seen] = {}
+        self.allies: dict[tuple[str, str], _Seen] = {}
+
+    def add(self, row: int, usuario: str, tipo: str, ubigeo: str, entidad: str) -> _Seen | None:
+        """The ally of a new account (its first spelling), or None for a contradiction or a
+        harmless duplicate row."""
         ally_key = (ubigeo, _entity_key(entidad))
-        ally = allies.get(ally_key)
-        if ally is None:
-            ally = allies[ally_key] = _Seen(row, ubigeo, entidad, tipo)
-        elif ally.tipo != tipo:
-            problem(
+        ally = self.allies.setdefault(ally_key, _Seen(row, ubigeo, entidad, tipo))
+        if ally.tipo != tipo:
+            self.problem(
                 row,
                 f"ally ({ubigeo}, {_show(entidad)}) is given tipo {tipo} "
                 f"but row {ally.row} gives it tipo {ally.tipo}",
             )
-        user_key = normalize_user(usuario)
-        account = accounts.get(user_key)
-        if account is not None:
-            if (account.ubigeo, _entity_key(account.entidad)) != ally_key:
-                problem(
-                    row,
-                    f"usuario {_show(usuario)} is given to ally ({ubigeo}, {_show(entidad)}) "
-                    f"but row {account.row} gives it to ({account.ubigeo}, "
-                    f"{_show(account.entidad)})",
-                )
-            continue  # same ally again: a duplicate row, dropped
-        accounts[user_key] = _Seen(row, ubigeo, ally.entidad, tipo)
-        region, provincia, distrito = names[ubigeo]
-        values = (user_key, usuario, tipo, ubigeo, ally.entidad, region, provincia, distrito, row)
-        for name, value in zip(ALLIES_SCHEMA, values, strict=True):
-            out[name].append(value)
+        account = self.accounts.get(normalize_user(usuario))
+        if account is None:
+            self.accounts[normalize_user(usuario)] = _Seen(row, ubigeo, ally.entidad, tipo)
+            return ally
+        if (account.ubigeo, _entity_key(account.entidad)) != ally_key:
+            self.problem(
+                row,
+                f"usuario {_show(usuario)} is given to ally ({ubigeo}, {_show(entidad)}) "
+                f"but row {account.row} gives it to ({account.ubigeo}, "
+                f"{_show(account.entidad)})",
+            )
+        return None
 
+
+def _validate(records: Sequence[Sequence[str]], *, path: str) -> pl.DataFrame:
+    problem = _Problems(path)
+    header_at, position = _header(records, problem)
+    names = _names()
+    seen = _Accounts(problem)
+    out: dict[str, list[Any]] = {name: [] for name in ALLIES_SCHEMA}
+    n_rows = 0
+    for i in range(header_at + 1, len(records)):
+        if not any(c.strip() for c in records[i]):
+            continue
+        n_rows += 1
+        values = _cells(records[i], i + 1, position, problem)
+        if values is None:
+            continue
+        usuario, tipo, ubigeo, entidad = values
+        ally = seen.add(i + 1, usuario, tipo, ubigeo, entidad)
+        if ally is None:
+            continue
+        region, provincia, distrito = names[ubigeo]
+        row = (normalize_user(usuario), usuario, tipo, ubigeo, ally.entidad,
+               region, provincia, distrito, i + 1)  # fmt: skip
+        for name, value in zip(ALLIES_SCHEMA, row, strict=True):
+            out[name].append(value)
     if n_rows == 0:
-        problem(header_row, "the table has no rows below the header")
-    if problems:
-        problems.sort(key=lambda p: p[0])  # stable: a row's problems stay in column order
-        raise AlliesError(path, [text for _, text in problems])
+        problem(header_at + 1, "the table has no rows below the header")
+    problem.raise_any()
     return pl.DataFrame(out, schema=ALLIES_SCHEMA)
 
 

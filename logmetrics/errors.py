@@ -6,6 +6,8 @@ reads it in a cron mail at 2 a.m. and has nothing else to go on.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 
 class LogmetricsError(Exception):
     """Base of every error the tool reports to its user (exit code 1 unless a child says otherwise)."""
@@ -47,16 +49,28 @@ class InputError(LogmetricsError):
     exit_code = 3
 
 
+@dataclass(frozen=True)
+class TableProblem:
+    """One problem of the allies table, at its spreadsheet row (the header is row 1; 0: the
+    file as a whole)."""
+
+    row: int
+    text: str
+
+    def __str__(self) -> str:
+        return f"row {self.row}: {self.text}" if self.row else self.text
+
+
 class AlliesError(LogmetricsError):
-    """The allies lookup table has problems; ``problems`` lists every one with its row number."""
+    """The allies lookup table has problems; ``problems`` lists every one with its row."""
 
     exit_code = 4
 
-    def __init__(self, path: str, problems: list[str]) -> None:
+    def __init__(self, path: str, problems: list[TableProblem]) -> None:
         self.path = path
         self.problems = list(problems)
         head = f"{path}: {len(self.problems)} problem(s) in the allies table: "
-        super().__init__(head + "; ".join(self.problems))
+        super().__init__(head + "; ".join(map(str, self.problems)))
 
 
 class IngestRefused(LogmetricsError):

@@ -59,7 +59,7 @@ def problems_of(path: Path) -> list[str]:
     with pytest.raises(AlliesError) as info:
         load_allies(path)
     assert info.value.path == str(path)
-    return info.value.problems
+    return [str(p) for p in info.value.problems]
 
 
 # --- the INEI catalogue ------------------------------------------------------------------
@@ -363,6 +363,16 @@ def test_several_problems_are_reported_together_in_row_order(tmp_path):
     ]
 
 
+def test_problems_carry_their_row_numbers(tmp_path):
+    """Each problem names its spreadsheet row as a fact, not only in its text."""
+    path = write_csv(tmp_path, [OK, ["bob", "ZZ", "150101", "Muni"]])
+    with pytest.raises(AlliesError) as info:
+        load_allies(path)
+    assert [(p.row, p.text) for p in info.value.problems] == [
+        (3, "unknown tipo 'ZZ' (expected GR, GL or OA)")
+    ]
+
+
 def test_missing_column_does_not_hide_row_problems(tmp_path):
     """With 'tipo' missing, the header problem and the rows' other problems come together."""
     path = write_csv(
@@ -395,7 +405,7 @@ def test_problem_messages_stay_on_one_line(tmp_path):
     path.write_text('usuario,tipo,ubigeo,entidad\nana,"G\nL",150101,Muni\n', encoding="utf-8")
     with pytest.raises(AlliesError) as info:
         load_allies(path)
-    assert info.value.problems == ["row 2: unknown tipo 'G\\nL' (expected GR, GL or OA)"]
+    assert [str(p) for p in info.value.problems] == ["row 2: unknown tipo 'G\\nL' (expected GR, GL or OA)"]
     assert "\n" not in str(info.value)
 
 
