@@ -14,6 +14,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import functools
+import importlib
 import json
 import sys
 from collections.abc import Iterator
@@ -24,7 +25,6 @@ import polars as pl
 import pytest
 from polars.testing import assert_frame_equal
 
-import logmetrics.ingest
 from logmetrics import layout, parts
 from logmetrics import warehouse as wh
 from logmetrics.api import report_month
@@ -39,6 +39,9 @@ from tests.cluster_helpers import local_cluster
 from tests.fixture_month import ALLIES, FILES, LOGS, MONTH
 from tests.ingest_helpers import read_hits, read_rejects
 from tests.s3_server import moto_s3
+
+# the module (the package's own ``logmetrics.ingest`` is the function it re-exports)
+ingest_mod = importlib.import_module("logmetrics.ingest")
 
 EPOCH = "1650000000"  # the reports' date, so stores ingested at different times compare
 BUCKET = "logmetrics-test"
@@ -204,7 +207,7 @@ def test_a_held_lock_object_is_exit_75_and_one_line(
     s3.pipe_file(lock, b"host web9 pid 4242 since 2022-04-01T02:00:00+00:00 token abc\n")
     # the CLI waits 10 s for the lock; a fraction of a second shows the same
     monkeypatch.setattr(
-        logmetrics.ingest, "ingest", functools.partial(logmetrics.ingest.ingest, lock_timeout=0.3)
+        ingest_mod, "ingest", functools.partial(ingest_mod.ingest, lock_timeout=0.3)
     )
     assert main(["ingest", str(LOGS), "--warehouse", url]) == 75
     err = capsys.readouterr().err
