@@ -215,6 +215,21 @@ def test_a_configured_pattern_wins_over_the_default_rule():
     ]
 
 
+def test_a_page_split_into_record_ids_and_grouped_is_the_page_again():
+    """/lista's 32 views, each under its own id, make one row with /lista's figures."""
+    frame = sessionized()
+    numbered = frame.with_columns(
+        pl.when(pl.col("page") == "/lista")
+        .then(pl.format("/lista/{}", pl.int_range(pl.len()) + 1000))
+        .otherwise(pl.col("page"))
+        .alias("page")
+    )
+    got = pages_table(page_counts(numbered, known_users={"ana", "beto"}, groups=PageGroups()))
+    # as in test_pages_table_matches_hand_computed_all_pages, gathering 32 distinct pages
+    assert got[0] == PageRow("/lista/{id}", 32, 1, 1, 1, 0.0, 3.13, paths=32)
+    assert [r.page for r in got[1:]] == ["/inicio", "/reportes"]
+
+
 def test_days_page_groups_add_up_to_the_months():
     """Counts of two halves summed, distinct pages united, equal the whole's."""
     frame, known = beneficiaries(), {"ana", "beto"}
