@@ -15,7 +15,8 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from .errors import ConfigError
+from .errors import ConfigError, PageGroupError
+from .page_groups import PageGroups
 
 STATIC_PREFIXES = ("/static/", "/favicon.ico")
 STATIC_EXTENSIONS = (
@@ -195,6 +196,7 @@ class Config:
     page_excluded_prefixes: tuple[str, ...] = ("/api/", "/descargas/")
     page_methods: tuple[str, ...] = ("GET",)
     page_statuses: tuple[int, ...] = (200, 304)
+    page_groups: PageGroups = field(default_factory=PageGroups)
     events: tuple[EventRule, ...] = DEFAULT_EVENTS
     matrices: tuple[MatrixSpec, ...] = DEFAULT_MATRICES
     programme: str = "Programa Nacional CONTIGO"
@@ -339,6 +341,20 @@ def _matrices(where: str, raw: Any, column_keys: set[str]) -> tuple[MatrixSpec, 
     return tuple(out)
 
 
+def _page_groups(source: str, pages: dict[str, Any]) -> PageGroups:
+    """``groups`` and ``id_segments`` of the ``[pages]`` table (see page_groups)."""
+    patterns = _str_list(f"{source}: pages.groups", pages.get("groups", []))
+    id_segments = _typed(
+        f"{source}: pages.id_segments", pages.get("id_segments", True), bool, "true or false"
+    )
+    try:
+        return PageGroups(patterns, id_segments)
+    except PageGroupError as exc:
+        raise PageGroupError(
+            key=exc.key, pattern=exc.pattern, problem=exc.problem, source=source
+        ) from None
+
+
 def mail_address(where: str, text: str) -> str:
     """Check one address (``a@b.pe`` or ``Name <a@b.pe>``); a ConfigError names ``where``."""
     try:
@@ -427,7 +443,10 @@ def config_from_dict(data: dict[str, Any], *, source: str = "config") -> Config:
             )
     if "pages" in data:
         p = _typed(f"{source}: [pages]", data["pages"], dict, "a table")
-        keys = {"static_prefixes", "static_extensions", "excluded_prefixes", "methods", "statuses"}
+        keys = {
+            "static_prefixes", "static_extensions", "excluded_prefixes", "methods", "statuses",
+            "groups", "id_segments",
+        }  # fmt: skip
         _check_keys(f"{source}: [pages]", p, keys)
         if "static_prefixes" in p:
             kw["static_prefixes"] = _str_list(
@@ -446,6 +465,8 @@ def config_from_dict(data: dict[str, Any], *, source: str = "config") -> Config:
             )
         if "statuses" in p:
             kw["page_statuses"] = _int_list(f"{source}: pages.statuses", p["statuses"])
+        if "groups" in p or "id_segments" in p:
+            kw["page_groups"] = _page_groups(source, p)
     if "events" in data:
         kw["events"] = _events(f"{source}: events", data["events"])
     if "mail" in data:

@@ -159,3 +159,19 @@ class MailLoginRefused(MailError):
 
 class MailRefused(MailError):
     """The server refused the sender, a recipient or the message itself."""
+
+
+class PageGroupError(ConfigError):
+    """A page group pattern (``[pages] groups``) cannot be used: ``key`` names it
+    (``pages.groups[1]``), ``pattern`` is the text given, ``problem`` what is wrong, ``source``
+    the configuration file (or ``config``)."""
+
+    def __init__(self, *, key: str, pattern: str, problem: str, source: str = "config") -> None:
+        self.key = key
+        self.pattern = pattern
+        self.problem = problem
+        self.source = source
+        super().__init__(key, pattern, problem, source)
+
+    def __str__(self) -> str:
+        return f"{self.source}: {self.key}: {self.pattern!r} {self.problem}"

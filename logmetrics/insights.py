@@ -1,5 +1,10 @@
 """What the programme needs to design improvements: GA's "All pages" table and the device mix.
 
+The pages table's rows are page groups (page_groups: ``/beneficiarios/{id}``, never a record
+id), counted as GA counts a content group: page views of the group, unique page views as
+distinct (session, group), time on page to the next page view of the session (whatever its
+group), exits and entrances of the group's page views.
+
 Both read the sessionized frame (docs/design.md) and keep only sessions of users the allies
 table knows, so the figures describe allies, not scanners or people who never logged in.
 Anonymous sessions are left out of the device mix too: an anonymous visitor has no ally type,
@@ -17,9 +22,12 @@ import polars as pl
 from .agents import device as classify_user_agent
 from .metrics import average_time_on_page, percentage
 from .model import DeviceRow, PageRow
+from .page_groups import PageGroups
 
 __all__ = [
     "PAGE_COUNTS",
+    "PAGE_SCHEMA",
+    "add_page_counts",
     "classify_user_agent",
     "device_mix",
     "page_counts",
@@ -27,22 +35,34 @@ __all__ = [
     "session_agents",
 ]
 
-#: The additive columns of ``page_counts`` (besides ``page``).
+#: The additive columns of ``page_counts`` (besides ``page`` and ``paths``).
 PAGE_COUNTS = (
     "pageviews", "unique_pageviews", "time_on_page_us", "exits", "entrances", "bounces",
 )  # fmt: skip
+#: ``page_counts``' frame: the group, its counts, and the distinct pages it gathers (which
+#: stay in memory: only their number reaches the report)
+PAGE_SCHEMA = pl.Schema(
+    {"page": pl.Utf8(), **dict.fromkeys(PAGE_COUNTS, pl.Int64()), "paths": pl.List(pl.Utf8())}
+)
 
 
 def _normal_users(users: set[str] | pl.Series | Iterable[str]) -> list[str]:
     return sorted({u.strip().casefold() for u in users if u is not None})
 
 
-def page_counts(sessionized: pl.DataFrame, *, known_users: Iterable[str]) -> pl.DataFrame:
-    """Per page of allies' page views: ``page`` and the ``PAGE_COUNTS`` (Int64), which add up
-    over days (a session never crosses midnight)."""
+def page_counts(
+    sessionized: pl.DataFrame, *, known_users: Iterable[str], groups: PageGroups
+) -> pl.DataFrame:
+    """Per page group of allies' page views (``PAGE_SCHEMA``): ``page`` (the group), the
+    ``PAGE_COUNTS``, which add up over days (a session never crosses midnight), and
+    ``paths``, the distinct pages gathered, which unite (``add_page_counts``)."""
     known = _normal_users(known_users)
     frame = sessionized.filter(pl.col("user").is_in(known) & pl.col("is_pageview"))
-    return frame.group_by("page").agg(
+    named = groups.groups(frame.get_column("page").unique().to_list())
+    frame = frame.with_columns(
+        pl.col("page").replace_strict(named, return_dtype=pl.Utf8).alias("group")
+    )
+    counts = frame.group_by("group").agg(
         pl.len().cast(pl.Int64).alias("pageviews"),
         pl.col("session").n_unique().cast(pl.Int64).alias("unique_pageviews"),
         pl.col("time_on_page_us").fill_null(0).sum().cast(pl.Int64).alias("time_on_page_us"),
@@ -52,11 +72,25 @@ def page_counts(sessionized: pl.DataFrame, *, known_users: Iterable[str]) -> pl.
         .sum()
         .cast(pl.Int64)
         .alias("bounces"),
+        pl.col("page").unique().alias("paths"),
+    )
+    return counts.rename({"group": "page"}).select(list(PAGE_SCHEMA))
+
+
+def add_page_counts(acc: pl.DataFrame, new: pl.DataFrame) -> pl.DataFrame:
+    """Two ``page_counts`` frames (say a month's so far and a day's) as one: counts summed,
+    distinct pages united, per group."""
+    return (
+        pl.concat([acc, new])
+        .group_by("page")
+        .agg(*(pl.col(c).sum() for c in PAGE_COUNTS), pl.col("paths").explode().unique())
+        .select(list(PAGE_SCHEMA))
     )
 
 
 def pages_table(counts: pl.DataFrame) -> list[PageRow]:
-    """GA's "All pages" from ``page_counts`` (summed per page), by page views (desc) then page."""
+    """GA's "All pages" from ``page_counts`` (summed per group), by page views (desc) then
+    group. Each row says how many distinct pages it gathers, never which."""
     rows = []
     for r in counts.sort(["pageviews", "page"], descending=[True, False]).iter_rows(named=True):
         pv, exits, entrances = int(r["pageviews"]), int(r["exits"]), int(r["entrances"])
@@ -69,6 +103,7 @@ def pages_table(counts: pl.DataFrame) -> list[PageRow]:
                 entrances=entrances,
                 bounce_rate=percentage(int(r["bounces"]), entrances),
                 exit_rate=percentage(exits, pv),
+                paths=len(r["paths"]),
             )
         )
     return rows

@@ -112,15 +112,17 @@ class DailyActivity:
 
 @dataclass
 class PageRow:
-    """GA's "All pages" row, computed over allies' sessions (known users only)."""
+    """GA's "All pages" row, computed over allies' sessions (known users only): a page, or a
+    group of pages (``/beneficiarios/{id}``: page_groups)."""
 
-    page: str
+    page: str  # the page or group
     pageviews: int
     unique_pageviews: int
     avg_time_on_page: int  # seconds
     entrances: int
     bounce_rate: float | None  # bounces of sessions starting on the page / entrances
     exit_rate: float | None  # exits / pageviews
+    paths: int = 1  # distinct pages (paths) of the group: 1 for a page alone
 
 
 @dataclass

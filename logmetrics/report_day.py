@@ -19,7 +19,7 @@ import polars as pl
 
 from .classify import interactions, is_interaction, label_hits, user_names
 from .config import Config
-from .insights import PAGE_COUNTS, page_counts, session_agents
+from .insights import PAGE_SCHEMA, add_page_counts, page_counts, session_agents
 from .metrics import component_names, components, zero_components
 from .model import DailyActivity
 from .sessions import sessionize
@@ -134,7 +134,7 @@ def day_counts(
         unknown=_unknown(labelled, sess, known),
         known=components(known_sess, by="user", config=config).drop("last_local_ts"),
         last=last,
-        pages=page_counts(known_sess, known_users=known),
+        pages=page_counts(known_sess, known_users=known, groups=config.page_groups),
         agents=session_agents(known_sess, known_users=known).with_columns(
             pl.col("user_agent").cast(pl.Utf8)
         ),
@@ -196,8 +196,7 @@ class MonthCounts:
         ints = dict.fromkeys(component_names(config), pl.Int64)
         self.known = pl.DataFrame(schema=pl.Schema({"user": pl.Utf8, **ints}))
         self.last = pl.DataFrame(schema=_LAST)
-        counts = dict.fromkeys(PAGE_COUNTS, pl.Int64)
-        self.pages = pl.DataFrame(schema=pl.Schema({"page": pl.Utf8, **counts}))
+        self.pages = pl.DataFrame(schema=PAGE_SCHEMA)
         self.agents = pl.DataFrame(
             schema={"user": pl.Utf8, "user_agent": pl.Utf8, "sessions": pl.Int64}
         )
@@ -221,7 +220,7 @@ class MonthCounts:
         self.unknown = _summed(self.unknown, d.unknown, ["hits", "sessions"], maxima=["last_seen"])
         self.known = _summed(self.known, d.known, list(component_names(self.config)))
         self.last = merge_last([self.last, d.last])
-        self.pages = _summed(self.pages, d.pages, list(PAGE_COUNTS), key="page")
+        self.pages = add_page_counts(self.pages, d.pages)
         self.agents = _summed(self.agents, d.agents, ["sessions"], key=["user", "user_agent"])
         was = self.daily.get(d.day)
         self.daily[d.day] = d.daily if was is None else _added(was, d.daily)

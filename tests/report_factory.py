@@ -218,6 +218,7 @@ def pages() -> list[PageRow]:
         PageRow("/inicio", 9000, 6000, 95, 2100, 3.33, 10.0),
         PageRow("/reportes", 4000, 2500, 240, 150, 12.0, 25.5),
         PageRow("/solicitudes/nueva", 2300, 1700, 410, 40, None, 30.43),
+        PageRow("/beneficiarios/{id}", 1300, 700, 120, 300, 40.0, 35.5, paths=130),
         PageRow("/" + IMG, 2, 2, 0, 2, 100.0, 100.0),
         PageRow(HYPERLINK, 1, 1, 0, 1, 100.0, 100.0),
         PageRow(MINUS, 1, 1, 0, 1, 100.0, 100.0),

@@ -9,6 +9,8 @@ import pytest
 import ua_parser
 
 from logmetrics.insights import (
+    PAGE_SCHEMA,
+    add_page_counts,
     classify_user_agent,
     device_mix,
     page_counts,
@@ -16,6 +18,7 @@ from logmetrics.insights import (
     session_agents,
 )
 from logmetrics.model import DeviceRow, PageRow
+from logmetrics.page_groups import PageGroups
 
 WIN_CHROME = (
     "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) "
@@ -116,7 +119,7 @@ def sessionized() -> pl.DataFrame:
 
 def test_pages_table_matches_hand_computed_all_pages():
     """Page views, unique views, half-up average time, entrances, bounce and exit rates."""
-    got = pages_table(page_counts(sessionized(), known_users={"ana", "beto"}))
+    got = pages_table(page_counts(sessionized(), known_users={"ana", "beto"}, groups=PageGroups()))
     assert got == [
         # 32 views, 31 timed seconds / (32 - 1 exit) = 1 s; 1 exit / 32 = 3.125 -> 3.13
         PageRow("/lista", 32, 1, 1, 1, 0.0, 3.13),
@@ -129,14 +132,119 @@ def test_pages_table_matches_hand_computed_all_pages():
 
 def test_pages_table_accepts_a_series_and_normalises_names():
     """Known users given as a Series are trimmed and case-folded like the frame's users."""
-    got = pages_table(page_counts(sessionized(), known_users=pl.Series([" ANA "])))
+    got = pages_table(
+        page_counts(sessionized(), known_users=pl.Series([" ANA "]), groups=PageGroups())
+    )
     assert [p.page for p in got] == ["/lista", "/inicio", "/reportes"]
     assert got[2].pageviews == 1
 
 
 def test_pages_table_of_no_known_user_is_empty():
     """Nothing of unknown or anonymous visitors reaches the table."""
-    assert pages_table(page_counts(sessionized(), known_users=set())) == []
+    assert pages_table(page_counts(sessionized(), known_users=set(), groups=PageGroups())) == []
+
+
+UUID = "4f9c1e2a-7b3d-4c5e-9f01-23456789abcd"
+
+
+def beneficiaries() -> pl.DataFrame:
+    """Four sessions of known users browsing beneficiary records, one of an unknown user."""
+    rows: list[dict] = []
+    # 1 ana: the list 10 s, record 123 30 s, record 456 60 s, /inicio (exit)
+    rows += _session(1, "ana", [
+        (0, None, "/beneficiarios", WIN_CHROME),
+        (10, None, "/beneficiarios/123", WIN_CHROME),
+        (40, None, "/beneficiarios/456", WIN_CHROME),
+        (100, None, "/inicio", WIN_CHROME),
+    ])  # fmt: skip
+    # 2 ana: a bounce on record 789
+    rows += _session(2, "ana", [(1000, None, "/beneficiarios/789", WIN_CHROME)])
+    # 3 beto: record 123 5 s, /inicio 20 s, a record by UUID (exit)
+    rows += _session(3, "beto", [
+        (2000, None, "/beneficiarios/123", IPAD),
+        (2005, None, "/inicio", IPAD),
+        (2025, None, f"/beneficiarios/{UUID}", IPAD),
+    ])  # fmt: skip
+    # 4 beto: a login, then editing record 123 twice (30 s, then the exit)
+    rows += _session(4, "beto", [
+        (3000, "ingresos", None, IPAD),
+        (3001, None, "/beneficiarios/123/editar", IPAD),
+        (3031, None, "/beneficiarios/123/editar", IPAD),
+    ])  # fmt: skip
+    # 5 an unknown user's record page: not counted
+    rows += _session(5, "zed", [(4000, None, "/beneficiarios/999", WIN_CHROME)])
+    return pl.DataFrame(rows, schema=SCHEMA)
+
+
+def test_page_groups_follow_the_per_page_definitions():
+    """A group's views, unique views (distinct sessions), time, entrances, bounces and exits."""
+    counts = page_counts(beneficiaries(), known_users={"ana", "beto"}, groups=PageGroups())
+    assert pages_table(counts) == [
+        # views: session 1 two, 2 one, 3 two = 5; unique: sessions 1, 2, 3 = 3 (not 4 pages'
+        # worth); time 30 + 60 + 5 = 95 s (the UUID record and 789 exit) / (5 - 2) -> 31.67
+        # -> 32 s; entrances 789 (2) and 123 (3), bounce 789: 1/2; exits 2/5
+        PageRow("/beneficiarios/{id}", 5, 3, 32, 2, 50.0, 40.0, paths=4),
+        # session 4: 30 s / (2 - 1 exit); one entrance, no bounce (3 hits); 1/2 exits
+        PageRow("/beneficiarios/{id}/editar", 2, 1, 30, 1, 0.0, 50.0, paths=1),
+        # sessions 1 (exit) and 3 (20 s to the UUID record): 20 / (2 - 1); no entrance
+        PageRow("/inicio", 2, 2, 20, 0, None, 50.0, paths=1),
+        PageRow("/beneficiarios", 1, 1, 10, 1, 0.0, 0.0, paths=1),
+    ]
+
+
+def test_without_id_segments_each_record_is_a_page():
+    """``id_segments = false`` and no pattern: pages as logged, unique views per page."""
+    counts = page_counts(
+        beneficiaries(), known_users={"ana", "beto"}, groups=PageGroups(id_segments=False)
+    )
+    rows = {r.page: r for r in pages_table(counts)}
+    assert len(rows) == 7  # the list, 123, 456, 789, the UUID, 123/editar, /inicio
+    # record 123 in sessions 1 and 3: 2 views, 2 unique, 30 + 5 s / 2, entered once in 3
+    assert rows["/beneficiarios/123"] == PageRow("/beneficiarios/123", 2, 2, 18, 1, 0.0, 0.0)
+
+
+def test_a_configured_pattern_wins_over_the_default_rule():
+    """The first matching pattern names the group; other paths fall back to ``{id}``."""
+    groups = PageGroups(("/beneficiarios/{ficha}/editar", "/beneficiarios/{ficha}"))
+    counts = page_counts(beneficiaries(), known_users={"ana", "beto"}, groups=groups)
+    assert [(r.page, r.pageviews, r.paths) for r in pages_table(counts)] == [
+        ("/beneficiarios/{ficha}", 5, 4),
+        ("/beneficiarios/{ficha}/editar", 2, 1),
+        ("/inicio", 2, 1),
+        ("/beneficiarios", 1, 1),
+    ]
+
+
+def test_a_page_split_into_record_ids_and_grouped_is_the_page_again():
+    """/lista's 32 views, each under its own id, make one row with /lista's figures."""
+    frame = sessionized()
+    numbered = frame.with_columns(
+        pl.when(pl.col("page") == "/lista")
+        .then(pl.format("/lista/{}", pl.int_range(pl.len()) + 1000))
+        .otherwise(pl.col("page"))
+        .alias("page")
+    )
+    got = pages_table(page_counts(numbered, known_users={"ana", "beto"}, groups=PageGroups()))
+    # as in test_pages_table_matches_hand_computed_all_pages, gathering 32 distinct pages
+    assert got[0] == PageRow("/lista/{id}", 32, 1, 1, 1, 0.0, 3.13, paths=32)
+    assert [r.page for r in got[1:]] == ["/inicio", "/reportes"]
+
+
+def test_days_page_groups_add_up_to_the_months():
+    """Counts of two halves summed, distinct pages united, equal the whole's."""
+    frame, known = beneficiaries(), {"ana", "beto"}
+    whole = page_counts(frame, known_users=known, groups=PageGroups())
+    halves = [
+        page_counts(
+            frame.filter(pl.col("session").is_in(part)), known_users=known, groups=PageGroups()
+        )
+        for part in ([1, 2], [3, 4, 5])
+    ]
+    empty = pl.DataFrame(schema=PAGE_SCHEMA)
+    summed = add_page_counts(add_page_counts(empty, halves[0]), halves[1])
+    assert pages_table(summed) == pages_table(whole)
+    # record 123 is in both halves, counted once among the group's 4 distinct pages
+    assert pages_table(summed)[0].paths == 4
 
 
 def test_device_mix_counts_sessions_by_first_hit_user_agent():

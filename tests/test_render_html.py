@@ -259,8 +259,12 @@ def test_charts_are_inline_svg_with_labels(html):
 def test_pages_devices_unknown_and_definitions(html):
     """The per-page table, device mix, unknown users and metric definitions are present."""
     pages = _rows(html, "paginas")
-    assert pages[0] == ["/inicio", "9,000", "6,000", "00:01:35", "2,100", "3.33%", "10.00%"]
+    assert pages[0] == ["/inicio", "9,000", "6,000", "00:01:35", "2,100", "3.33%", "10.00%", "1"]
     assert pages[2][5] == "—"
+    # a group of record pages: how many pages it gathers, not which
+    assert pages[3] == [
+        "/beneficiarios/{id}", "1,300", "700", "00:02:00", "300", "40.00%", "35.50%", "130"
+    ]  # fmt: skip
     unknown = _rows(html, "desconocidos")
     assert unknown[0] == ["jperez", "57", "6", "2022-03-28 15:02:44"]
     devices = _rows(html, "dispositivos")

@@ -198,9 +198,11 @@ def test_pages_unknown_and_notes_sheets():
         2100,
         0.0333,
         0.1,
+        1,
     ]
     assert pages["F4"].value is None  # no entrance rate: empty, not 0
-    assert pages.freeze_panes == "A2" and pages.auto_filter.ref == "A1:G8"
+    assert pages["A5"].value == "/beneficiarios/{id}" and pages["H5"].value == 130
+    assert pages.freeze_panes == "A2" and pages.auto_filter.ref == "A1:H9"
     unknown = wb["Usuarios desconocidos"]
     assert [c.value for c in unknown[2]] == ["jperez", 57, 6, dt.datetime(2022, 3, 28, 15, 2, 44)]
     notes = wb["Notas"]

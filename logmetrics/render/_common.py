@@ -139,14 +139,17 @@ def zone_label(timezone: str) -> str:
 #: A table column both the HTML and the XLSX show: header, value kind (see ``_text``), value.
 Column = tuple[str, str, Callable[[Any], Any]]
 
+#: The Páginas table: a row is a page or a group of pages (page_groups), which shows how many
+#: distinct pages it gathers, never which (they may hold record ids).
 PAGE_COLUMNS: list[Column] = [
-    ("Página", "text", lambda p: p.page),
+    ("Página o grupo", "text", lambda p: p.page),
     ("Vistas de página", "count", lambda p: p.pageviews),
     ("Vistas de página únicas", "count", lambda p: p.unique_pageviews),
     ("Promedio de tiempo en la página", "duration", lambda p: p.avg_time_on_page),
     ("Entradas", "count", lambda p: p.entrances),
     ("Porcentaje de rebote", "percent", lambda p: p.bounce_rate),
     ("Porcentaje de salidas", "percent", lambda p: p.exit_rate),
+    ("Páginas distintas", "count", lambda p: p.paths),
 ]
 UNKNOWN_COLUMNS: list[Column] = [
     ("Usuario", "text", lambda u: u.user),

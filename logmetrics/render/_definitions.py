@@ -7,6 +7,7 @@ They restate SPEC's definitions for the reader of the report, filled in from the
 from __future__ import annotations
 
 from ..config import Config, EventRule
+from ..page_groups import PageGroups
 
 
 def _statuses(codes: tuple[int, ...]) -> str:
@@ -26,6 +27,36 @@ def _event_rule(rule: EventRule) -> str:
     return (
         f"Cantidad de peticiones {rule.method} {where} respondidas con "
         f"{_statuses(rule.statuses)}, hechas por personas (no robots)."
+    )
+
+
+def _page_groups(groups: PageGroups) -> str:
+    """«Página o grupo»: the configured patterns, then the default rule, as the report used."""
+    rules = []
+    if groups.patterns:
+        rules.append(
+            "la página cuenta en la primera de estas rutas que coincide con ella ({nombre} es un "
+            f"tramo de la ruta o parte de uno): {', '.join(groups.patterns)}"
+        )
+    if groups.id_segments:
+        rules.append(
+            "todo tramo de la ruta que es un identificador de registro (un número, un UUID, un "
+            "código hexadecimal de 16 o más caracteres o uno tipo base64 de 20 o más que mezcla "
+            "letras y dígitos, con o sin extensión) se reemplaza por {id}, así ningún "
+            "identificador aparece en el reporte"
+        )
+    elif rules:
+        rules.append("la página es su propia fila")
+    if not rules:
+        return "Fila de la tabla Páginas: cada página es su propia fila (no se agrupan)."
+    how = "; si ninguna coincide, ".join(rules)
+    return (
+        "Fila de la tabla Páginas: una página, o las páginas de una misma ruta. "
+        + how[0].upper()
+        + how[1:]
+        + ". Las vistas, entradas, salidas y rebotes del grupo suman los de sus páginas; las "
+        "vistas únicas cuentan cada sesión una vez por grupo; la columna Páginas distintas dice "
+        "cuántas páginas reúne."
     )
 
 
@@ -57,6 +88,7 @@ def definitions(config: Config) -> list[tuple[str, str]]:
             f"está bajo {excluded} y no es un evento. La página es la ruta sin la cadena de "
             "consulta.",
         ),
+        ("Página o grupo", _page_groups(config.page_groups)),
         (
             "Evento",
             "Acción de una persona reconocida por una regla: ingreso a la aplicación, descarga, "
@@ -83,7 +115,7 @@ def definitions(config: Config) -> list[tuple[str, str]]:
         (
             "Número de vistas de página únicas",
             "Cantidad de pares distintos (sesión, página): una página vista varias veces en la "
-            "misma sesión cuenta una sola vez.",
+            "misma sesión cuenta una sola vez (en la tabla Páginas, pares (sesión, grupo)).",
         ),
         (
             "Tiempo en la página",
