@@ -14,10 +14,14 @@ import sys
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from . import __version__
 from .config import Config, load_config
 from .errors import ConfigError, LogmetricsError
+
+if TYPE_CHECKING:
+    from .model import MonthReport
 
 log = logging.getLogger("logmetrics")
 
@@ -84,6 +88,9 @@ def _parser() -> argparse.ArgumentParser:
     rep.add_argument("--mail-to", metavar="ADDR[,ADDR...]",
                      help="mail the HTML and XLSX to these addresses once written (SMTP server "
                      "in the config's [mail] table, password in LOGMETRICS_SMTP_PASSWORD)")  # fmt: skip
+    rep.add_argument("--allow-partial", action="store_true",
+                     help="report a month the logs do not wholly cover (they start late, stop "
+                     "early or miss a day), flagged as partial; refused otherwise (exit 10)")  # fmt: skip
 
     demo = sub.add_parser(
         "demo",
@@ -184,8 +191,10 @@ def _cmd_ingest(args: argparse.Namespace) -> int:
 
 def _cmd_report(args: argparse.Namespace) -> int:
     from .api import report_month
+    from .coverage import partial_line
 
     to = _addresses(args.mail_to)
+    built: list[MonthReport] = []
     paths = report_month(
         args.month,
         warehouse=args.warehouse,
@@ -194,9 +203,14 @@ def _cmd_report(args: argparse.Namespace) -> int:
         config=_config(args.config),
         scheduler=args.scheduler,
         mail_to=to,
+        allow_partial=args.allow_partial,
+        on_report=built.append,
     )
     for path in paths:
         print(path)
+    logs = built[0].coverage.logs if built else None
+    if logs is not None and logs.partial:
+        print(partial_line(logs))
     if to:
         print(f"mailed to {', '.join(to)}")
     return 0

@@ -89,6 +89,23 @@ class NoDataError(LogmetricsError):
     exit_code = 7
 
 
+class PartialMonthError(NoDataError):
+    """The store's logs do not cover the whole month (coverage.py's rules): ``month``, and
+    ``problems``, what is missing, each a phrase naming days, times or a log family."""
+
+    exit_code = 10
+
+    def __init__(self, month: str, problems: list[str]) -> None:
+        self.month = month
+        self.problems = list(problems)
+        super().__init__(month, self.problems)
+
+    def __str__(self) -> str:
+        return (
+            f"{self.month}: {'; '.join(self.problems)}; use --allow-partial to report it anyway"
+        )
+
+
 class OutputError(LogmetricsError):
     """A report file could not be written (disk full, permissions)."""
 

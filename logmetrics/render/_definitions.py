@@ -7,6 +7,7 @@ They restate SPEC's definitions for the reader of the report, filled in from the
 from __future__ import annotations
 
 from ..config import Config, EventRule
+from ._coverage import coverage_definition
 
 
 def _statuses(codes: tuple[int, ...]) -> str:
@@ -117,6 +118,7 @@ def definitions(config: Config) -> list[tuple[str, str]]:
         ),
     ]
     items += [(rule.label, _event_rule(rule)) for rule in config.events]
+    items.append(coverage_definition())
     items.append(
         (
             "Redondeo",
