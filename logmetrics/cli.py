@@ -14,7 +14,7 @@ import sys
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from . import __version__
 from .config import Config, load_config
@@ -91,6 +91,7 @@ def _parser() -> argparse.ArgumentParser:
     rep.add_argument("--allow-partial", action="store_true",
                      help="report a month the logs do not wholly cover (they start late, stop "
                      "early or miss a day), flagged as partial; refused otherwise (exit 10)")  # fmt: skip
+    _store_commands(sub)
 
     demo = sub.add_parser(
         "demo",
@@ -101,6 +102,24 @@ def _parser() -> argparse.ArgumentParser:
     demo.add_argument("--out", default="logmetrics-demo", metavar="DIR",
                       help="output directory (default: ./logmetrics-demo)")  # fmt: skip
     return p
+
+
+_WAREHOUSE_HELP = "the Parquet store: a directory or an object-store URL (default: ./warehouse)"
+
+
+def _store_commands(sub: Any) -> None:
+    """``status``: what the store holds."""
+    st = sub.add_parser(
+        "status",
+        help="what the store holds: sources, last ingest, lines per day, size",
+        description="Show the store's sources, its last ingest, the lines, interaction hits and "
+        "rejected lines of each of its last 31 days with data, and its size.",
+    )
+    st.add_argument("--warehouse", default="warehouse", metavar="DIR", help=_WAREHOUSE_HELP)
+    st.add_argument("--config", metavar="FILE", help="TOML configuration (time zone, events)")
+    st.add_argument("--json", action="store_true", help="print the status as JSON")
+    st.add_argument("--max-age", type=float, metavar="HOURS",
+                    help="exit 11 when the last ingest ended more than HOURS ago (monitoring)")  # fmt: skip
 
 
 def _config(path: str | None) -> Config:
@@ -227,10 +246,27 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_status(args: argparse.Namespace) -> int:
+    from .status import check_age, store_status
+
+    if args.max_age is not None and not args.max_age > 0:
+        raise ConfigError("--max-age: must be a number of hours above 0")
+    status = store_status(args.warehouse, config=_config(args.config))
+    if args.json:
+        print(json.dumps(status.as_dict(), ensure_ascii=False, sort_keys=True))
+    else:
+        print("\n".join(status.text()))
+    if args.max_age is not None:
+        sys.stdout.flush()
+        check_age(status, max_age_hours=args.max_age)
+    return 0
+
+
 COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "ingest": _cmd_ingest,
     "report": _cmd_report,
     "demo": _cmd_demo,
+    "status": _cmd_status,
 }
 
 

@@ -6,6 +6,8 @@ reads it in a cron mail at 2 a.m. and has nothing else to go on.
 
 from __future__ import annotations
 
+import datetime as dt
+
 
 class LogmetricsError(Exception):
     """Base of every error the tool reports to its user (exit code 1 unless a child says otherwise)."""
@@ -103,6 +105,30 @@ class PartialMonthError(NoDataError):
     def __str__(self) -> str:
         return (
             f"{self.month}: {'; '.join(self.problems)}; use --allow-partial to report it anyway"
+        )
+
+
+class StaleIngestError(LogmetricsError):
+    """``status --max-age``: the last ingest (``last``, local naive, None if none is recorded)
+    ran more than ``max_age_hours`` ago (``age_hours``), in time zone ``zone``."""
+
+    exit_code = 11
+
+    def __init__(
+        self, last: dt.datetime | None, *, age_hours: float | None, max_age_hours: float, zone: str
+    ) -> None:
+        self.last = last
+        self.age_hours = age_hours
+        self.max_age_hours = max_age_hours
+        self.zone = zone
+        super().__init__(last, age_hours, max_age_hours, zone)
+
+    def __str__(self) -> str:
+        if self.last is None or self.age_hours is None:
+            return f"no ingest is recorded in the warehouse (--max-age {self.max_age_hours:g})"
+        return (
+            f"last ingest {self.last:%Y-%m-%d %H:%M:%S} ({self.zone}), {self.age_hours:.1f} hours "
+            f"ago: older than --max-age {self.max_age_hours:g}"
         )
 
 
