@@ -108,7 +108,7 @@ _WAREHOUSE_HELP = "the Parquet store: a directory or an object-store URL (defaul
 
 
 def _store_commands(sub: Any) -> None:
-    """``status``: what the store holds."""
+    """``status`` and ``rejects``: what the store holds."""
     st = sub.add_parser(
         "status",
         help="what the store holds: sources, last ingest, lines per day, size",
@@ -120,6 +120,20 @@ def _store_commands(sub: Any) -> None:
     st.add_argument("--json", action="store_true", help="print the status as JSON")
     st.add_argument("--max-age", type=float, metavar="HOURS",
                     help="exit 11 when the last ingest ended more than HOURS ago (monitoring)")  # fmt: skip
+    rj = sub.add_parser(
+        "rejects",
+        help="the rejected lines: file, line number, reason, text",
+        description="Show the lines the ingest could not read, by date, file and line number: "
+        "those of a month or a date, or by default those of the latest ingest that rejected any.",
+    )
+    rj.add_argument("--warehouse", default="warehouse", metavar="DIR", help=_WAREHOUSE_HELP)
+    which = rj.add_mutually_exclusive_group()
+    which.add_argument("--month", metavar="YYYY-MM", help="the rejected lines dated in this month")
+    which.add_argument("--date", metavar="YYYY-MM-DD", help="the rejected lines of this date")
+    rj.add_argument("--limit", type=int, default=100, metavar="N",
+                    help="show at most N lines, then how many more (default 100; 0: all)")  # fmt: skip
+    rj.add_argument("--csv", action="store_true", help="write CSV to stdout (UTF-8, header row)")
+    rj.add_argument("--config", metavar="FILE", help="TOML configuration (time zone)")
 
 
 def _config(path: str | None) -> Config:
@@ -262,11 +276,35 @@ def _cmd_status(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_rejects(args: argparse.Namespace) -> int:
+    from .rejects import rejected_lines
+
+    if args.limit < 0:
+        raise ConfigError("--limit: must be 0 (all) or more")
+    try:
+        day = dt.date.fromisoformat(args.date) if args.date else None
+    except ValueError:
+        raise ConfigError(f"--date: {args.date!r} is not a date like 2022-03-05") from None
+    found = rejected_lines(
+        args.warehouse, month=args.month, day=day, limit=args.limit, config=_config(args.config)
+    )
+    if args.csv:
+        sys.stdout.flush()
+        sys.stdout.buffer.write(found.csv().encode("utf-8"))
+        if found.more:
+            print(f"logmetrics: {found.more:,} more rejected line(s) (--limit 0: all)",
+                  file=sys.stderr)  # fmt: skip
+    else:
+        print("\n".join(found.text()))
+    return 0
+
+
 COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "ingest": _cmd_ingest,
     "report": _cmd_report,
     "demo": _cmd_demo,
     "status": _cmd_status,
+    "rejects": _cmd_rejects,
 }
 
 
