@@ -118,15 +118,19 @@ def _read_lines(wh: Warehouse, man: Manifest, start: dt.date, end: dt.date, tz: 
     return _Lines(spans, {d: int(n) for d, n in counted.iter_rows()})
 
 
-def _last_ingest(man: Manifest, tz: dt.tzinfo) -> dt.datetime | None:
-    """When the store's last ingest ended, local naive: the manifest's record of it, else
-    when the manifest was last committed (stores written before the record existed)."""
-    stamp = (man.last_ingest or {}).get("at") or man.updated_at
+def local_stamp(stamp: str, tz: dt.tzinfo) -> dt.datetime | None:
+    """A manifest's time (ISO 8601, UTC) as local naive time in ``tz``; None for ""."""
     if not stamp:
         return None
     when = dt.datetime.fromisoformat(stamp)
     when = when if when.tzinfo else when.replace(tzinfo=dt.UTC)
     return when.astimezone(tz).replace(tzinfo=None)
+
+
+def last_ingest(man: Manifest, tz: dt.tzinfo) -> dt.datetime | None:
+    """When the store's last ingest ended, local naive: the manifest's record of it, else
+    when the manifest was last committed (stores written before the record existed)."""
+    return local_stamp((man.last_ingest or {}).get("at") or man.updated_at, tz)
 
 
 # --- the rules ------------------------------------------------------------------------------
@@ -136,7 +140,7 @@ def _start(day: dt.date) -> dt.datetime:
     return dt.datetime.combine(day, dt.time())
 
 
-def _runs(days: Iterable[dt.date]) -> list[tuple[dt.date, dt.date]]:
+def date_runs(days: Iterable[dt.date]) -> list[tuple[dt.date, dt.date]]:
     """Consecutive dates as (first, last) runs."""
     runs: list[tuple[dt.date, dt.date]] = []
     for day in sorted(days):
@@ -157,7 +161,7 @@ def _store_gaps(
     """Rules (a) and (b): silent days, a late first line, an early last line, a month not over."""
     begin, end = bounds
     gaps = [
-        Gap("silent_days", _start(a), _start(b + dt.timedelta(days=1))) for a, b in _runs(silent)
+        Gap("silent_days", _start(a), _start(b + dt.timedelta(days=1))) for a, b in date_runs(silent)
     ]
     if first is not None and first - begin > EDGE:
         gaps.append(Gap("starts_late", begin, first))
@@ -295,10 +299,10 @@ def month_coverage(
     lines = _read_lines(warehouse, man, prev.start, this.end, tz)
     listed = warehouse.parts(HITS, start=older.start, end=older.end, manifest=man)
     older_families = {log_family(paths.get(p.key[0], p.key[0])) for p in listed}
-    last_ingest = _last_ingest(man, config.tz)
-    prev_cov = _coverage(prev, lines, paths=paths, before=older_families, last_ingest=last_ingest)
+    ended = last_ingest(man, config.tz)
+    prev_cov = _coverage(prev, lines, paths=paths, before=older_families, last_ingest=ended)
     prev_families = {f.name for f in prev_cov.families}
-    this_cov = _coverage(this, lines, paths=paths, before=prev_families, last_ingest=last_ingest)
+    this_cov = _coverage(this, lines, paths=paths, before=prev_families, last_ingest=ended)
     for cov in (this_cov, prev_cov):
         log.info("%s: %s", cov.month, "; ".join(problems(cov)) or "whole")
     return this_cov, prev_cov
@@ -346,6 +350,9 @@ def partial_line(cov: LogCoverage) -> str:
 __all__ = [
     "EDGE",
     "FAMILY_SLACK",
+    "date_runs",
+    "last_ingest",
+    "local_stamp",
     "log_family",
     "month_coverage",
     "partial_line",

@@ -21,7 +21,7 @@ import polars as pl
 
 from .classify import HIT_COLUMNS, is_interaction, label_hits
 from .config import Config
-from .coverage import log_family
+from .coverage import last_ingest, local_stamp, log_family
 from .errors import StaleIngestError
 from .layout import HITS, REJECTS, Part
 from .manifest import Manifest
@@ -158,15 +158,6 @@ def _iso(value: Any) -> Any:
 # --- reading --------------------------------------------------------------------------------
 
 
-def _local(stamp: str, config: Config) -> dt.datetime | None:
-    """A manifest time (ISO, UTC) as local naive time; None for an empty one."""
-    if not stamp:
-        return None
-    when = dt.datetime.fromisoformat(stamp)
-    when = when if when.tzinfo else when.replace(tzinfo=dt.UTC)
-    return when.astimezone(config.tz).replace(tzinfo=None)
-
-
 def _window(hits: list[Part], rejects: list[Part], today: dt.date, days: int) -> list[dt.date]:
     """The ``days`` store dates up to the last one with a line (today at the latest)."""
     last = max((p.date for p in [*hits, *rejects] if p.date <= today), default=today)
@@ -217,7 +208,7 @@ def store_status(
         now=local_now.replace(microsecond=0),
         size_bytes=sum(stored.values()),
         files=len(stored),
-        last_ingest=_local((record or {}).get("at") or man.updated_at, config),
+        last_ingest=last_ingest(man, config.tz),
         last_summary={k: int(v) for k, v in record.items() if k != "at"} if record else None,
         sources=_sources(man, last_line, config),
         days=tuple(rows),
@@ -238,8 +229,8 @@ def _sources(man: Manifest, last_line: pl.DataFrame, config: Config) -> tuple[So
             family=log_family(s.path),
             bytes_read=s.offset,
             lines=s.lines,
-            first_seen=_local(s.first_seen, config),
-            last_ingested=_local(s.updated_at, config),
+            first_seen=local_stamp(s.first_seen, config.tz),
+            last_ingested=local_stamp(s.updated_at, config.tz),
             last_line=last.get(s.id),
         )
         for s in man.sources.values()

@@ -19,7 +19,7 @@ import openpyxl
 import pytest
 
 import logmetrics.ingest_run
-from logmetrics import coverage
+from logmetrics import coverage, mail
 from logmetrics.cli import main
 from logmetrics.config import Config
 from logmetrics.errors import PartialMonthError
@@ -143,6 +143,17 @@ def test_allow_partial_flags_the_month_everywhere_and_compares_nothing(
     assert "Mes incompleto. " + rows["Mes incompleto"] == APRIL_BANNER
 
 
+def test_a_partial_months_mail_says_so_first(sample: Path) -> None:
+    """The mail of a month reported with allow_partial opens its summary with the banner."""
+    report = build_report("2022-04", warehouse_dir=sample, allies=ALLIES, allow_partial=True)
+    files = {"html": ("r.html", b"<html></html>"), "xlsx": ("r.xlsx", b"PK")}
+    msg = mail.message(report, files, sender="a@ejemplo.gob.pe", to=["b@ejemplo.gob.pe"])
+    body = msg.get_body(("plain",))
+    assert body is not None
+    text = body.get_content().splitlines()
+    assert text[3] == f"- {APRIL_BANNER}"
+
+
 def test_the_demo_month_is_whole_and_says_what_its_logs_cover(sample: Path) -> None:
     """March of the sample logs is whole: first line 1 March 00:00:00 (UptimeRobot, app1), last
     31 March 23:59:10 (S3's POST /solicitudes), two log families, every day with lines; and
@@ -223,6 +234,18 @@ def test_a_log_family_that_stops(tmp_path: Path) -> None:
     })  # fmt: skip
     app2 = tmp_path / "logs" / "app2-access.log"
     assert refusal(wh).problems == [f"{app2}: last line 2022-03-20 06:00:00"]
+
+
+def test_a_log_family_that_starts_late(tmp_path: Path) -> None:
+    """app2 wrote lines all February but starts March only on the 3rd at 00:00 (its first
+    days' logs never copied): refused, naming app2's first line."""
+    wh = store(tmp_path, {
+        "access.log": FEB_MAR,
+        "app2-access.log.1": monitor(t("2022-02-01 00:00"), t("2022-02-28 23:00"), H),
+        "app2-access.log": monitor(t("2022-03-03 00:00"), t("2022-04-01 01:00"), H),
+    })  # fmt: skip
+    app2 = tmp_path / "logs" / "app2-access.log"
+    assert refusal(wh).problems == [f"{app2}: first line 2022-03-03 00:00:00"]
 
 
 def test_a_log_family_missing_from_the_month(tmp_path: Path) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from ..coverage import EDGE, FAMILY_SLACK
+from ..coverage import EDGE, FAMILY_SLACK, date_runs
 from ..model import Gap, LogCoverage, MonthReport
 from ._text import clean_text, fmt_datetime, fmt_int, month_label
 
@@ -16,13 +16,7 @@ def _days(first: dt.date, last: dt.date) -> str:
 
 def _runs(days: tuple[dt.date, ...]) -> list[str]:
     """Consecutive days as "del A al B", single days as "el A"."""
-    out: list[tuple[dt.date, dt.date]] = []
-    for day in days:
-        if out and day == out[-1][1] + dt.timedelta(days=1):
-            out[-1] = (out[-1][0], day)
-        else:
-            out.append((day, day))
-    return [_days(a, b) for a, b in out]
+    return [_days(a, b) for a, b in date_runs(days)]
 
 
 def coverage_line(logs: LogCoverage) -> str:
