@@ -10,7 +10,7 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -18,6 +18,7 @@ import polars as pl
 
 from . import mail
 from .config import Config
+from .model import MonthReport
 from .render import output_paths, write_report
 from .report import build_report, month_bounds
 
@@ -49,6 +50,8 @@ def report_month(
     scheduler: str | None = None,
     mail_to: Sequence[str] = (),
     now: dt.datetime | None = None,
+    allow_partial: bool = False,
+    on_report: Callable[[MonthReport], None] | None = None,
 ) -> list[Path]:
     """Build the month's report and write its HTML, XLSX and CSV files; returns their paths.
 
@@ -58,7 +61,10 @@ def report_month(
     ``scheduler`` (``tcp://HOST:8786``) each day is read and sessionized on a Dask cluster;
     the files are the same as a local run's. With ``mail_to``, the ``[mail]`` settings are
     checked first and the written HTML and XLSX are then mailed to those addresses
-    (``mail.mail_report``; a ``MailError`` leaves the files).
+    (``mail.mail_report``; a ``MailError`` leaves the files). A month its logs do not wholly
+    cover is a PartialMonthError unless ``allow_partial`` (``build_report``). ``on_report`` is
+    called with the built report before its files are written (the CLI says from it whether
+    the month is partial).
     """
     config = config or Config()
     month = resolve_month(month, timezone=config.timezone, now=now)
@@ -69,7 +75,10 @@ def report_month(
         allies=allies,
         config=config,
         scheduler=scheduler,
+        allow_partial=allow_partial,
     )
+    if on_report is not None:
+        on_report(report)
     paths = write_report(report, Path(out_dir))
     if plan is not None:
         mail.mail_report(report, output_paths(report, Path(out_dir)), plan)

@@ -14,10 +14,14 @@ import sys
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from . import __version__
 from .config import Config, load_config
 from .errors import ConfigError, LogmetricsError
+
+if TYPE_CHECKING:
+    from .model import MonthReport
 
 log = logging.getLogger("logmetrics")
 
@@ -84,6 +88,10 @@ def _parser() -> argparse.ArgumentParser:
     rep.add_argument("--mail-to", metavar="ADDR[,ADDR...]",
                      help="mail the HTML and XLSX to these addresses once written (SMTP server "
                      "in the config's [mail] table, password in LOGMETRICS_SMTP_PASSWORD)")  # fmt: skip
+    rep.add_argument("--allow-partial", action="store_true",
+                     help="report a month the logs do not wholly cover (they start late, stop "
+                     "early or miss a day), flagged as partial; refused otherwise (exit 10)")  # fmt: skip
+    _store_commands(sub)
 
     demo = sub.add_parser(
         "demo",
@@ -94,6 +102,38 @@ def _parser() -> argparse.ArgumentParser:
     demo.add_argument("--out", default="logmetrics-demo", metavar="DIR",
                       help="output directory (default: ./logmetrics-demo)")  # fmt: skip
     return p
+
+
+_WAREHOUSE_HELP = "the Parquet store: a directory or an object-store URL (default: ./warehouse)"
+
+
+def _store_commands(sub: Any) -> None:
+    """``status`` and ``rejects``: what the store holds."""
+    st = sub.add_parser(
+        "status",
+        help="what the store holds: sources, last ingest, lines per day, size",
+        description="Show the store's sources, its last ingest, the lines, interaction hits and "
+        "rejected lines of each of its last 31 days with data, and its size.",
+    )
+    st.add_argument("--warehouse", default="warehouse", metavar="DIR", help=_WAREHOUSE_HELP)
+    st.add_argument("--config", metavar="FILE", help="TOML configuration (time zone, events)")
+    st.add_argument("--json", action="store_true", help="print the status as JSON")
+    st.add_argument("--max-age", type=float, metavar="HOURS",
+                    help="exit 11 when the last ingest ended more than HOURS ago (monitoring)")  # fmt: skip
+    rj = sub.add_parser(
+        "rejects",
+        help="the rejected lines: file, line number, reason, text",
+        description="Show the lines the ingest could not read, by date, file and line number: "
+        "those of a month or a date, or by default those of the latest ingest that rejected any.",
+    )
+    rj.add_argument("--warehouse", default="warehouse", metavar="DIR", help=_WAREHOUSE_HELP)
+    which = rj.add_mutually_exclusive_group()
+    which.add_argument("--month", metavar="YYYY-MM", help="the rejected lines dated in this month")
+    which.add_argument("--date", metavar="YYYY-MM-DD", help="the rejected lines of this date")
+    rj.add_argument("--limit", type=int, default=100, metavar="N",
+                    help="show at most N lines, then how many more (default 100; 0: all)")  # fmt: skip
+    rj.add_argument("--csv", action="store_true", help="write CSV to stdout (UTF-8, header row)")
+    rj.add_argument("--config", metavar="FILE", help="TOML configuration (time zone)")
 
 
 def _config(path: str | None) -> Config:
@@ -184,8 +224,10 @@ def _cmd_ingest(args: argparse.Namespace) -> int:
 
 def _cmd_report(args: argparse.Namespace) -> int:
     from .api import report_month
+    from .coverage import partial_line
 
     to = _addresses(args.mail_to)
+    built: list[MonthReport] = []
     paths = report_month(
         args.month,
         warehouse=args.warehouse,
@@ -194,9 +236,14 @@ def _cmd_report(args: argparse.Namespace) -> int:
         config=_config(args.config),
         scheduler=args.scheduler,
         mail_to=to,
+        allow_partial=args.allow_partial,
+        on_report=built.append,
     )
     for path in paths:
         print(path)
+    logs = built[0].coverage.logs if built else None
+    if logs is not None and logs.partial:
+        print(partial_line(logs))
     if to:
         print(f"mailed to {', '.join(to)}")
     return 0
@@ -213,10 +260,51 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_status(args: argparse.Namespace) -> int:
+    from .status import check_age, store_status
+
+    if args.max_age is not None and not args.max_age > 0:
+        raise ConfigError("--max-age: must be a number of hours above 0")
+    status = store_status(args.warehouse, config=_config(args.config))
+    if args.json:
+        print(json.dumps(status.as_dict(), ensure_ascii=False, sort_keys=True))
+    else:
+        print("\n".join(status.text()))
+    if args.max_age is not None:
+        sys.stdout.flush()
+        check_age(status, max_age_hours=args.max_age)
+    return 0
+
+
+def _cmd_rejects(args: argparse.Namespace) -> int:
+    from .rejects import rejected_lines
+
+    if args.limit < 0:
+        raise ConfigError("--limit: must be 0 (all) or more")
+    try:
+        day = dt.date.fromisoformat(args.date) if args.date else None
+    except ValueError:
+        raise ConfigError(f"--date: {args.date!r} is not a date like 2022-03-05") from None
+    found = rejected_lines(
+        args.warehouse, month=args.month, day=day, limit=args.limit, config=_config(args.config)
+    )
+    if args.csv:
+        sys.stdout.flush()
+        sys.stdout.buffer.write(found.csv().encode("utf-8"))
+        if found.more:
+            print(f"logmetrics: {found.more:,} more rejected line(s) (--limit 0: all)",
+                  file=sys.stderr)  # fmt: skip
+    else:
+        print("\n".join(found.text()))
+    return 0
+
+
 COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "ingest": _cmd_ingest,
     "report": _cmd_report,
     "demo": _cmd_demo,
+    "status": _cmd_status,
+    "rejects": _cmd_rejects,
 }
 
 

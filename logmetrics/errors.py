@@ -6,6 +6,7 @@ reads it in a cron mail at 2 a.m. and has nothing else to go on.
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass
 
 
@@ -101,6 +102,47 @@ class NoDataError(LogmetricsError):
     """The warehouse holds no hit for the requested month."""
 
     exit_code = 7
+
+
+class PartialMonthError(NoDataError):
+    """The store's logs do not cover the whole month (coverage.py's rules): ``month``, and
+    ``problems``, what is missing, each a phrase naming days, times or a log family."""
+
+    exit_code = 10
+
+    def __init__(self, month: str, problems: list[str]) -> None:
+        self.month = month
+        self.problems = list(problems)
+        super().__init__(month, self.problems)
+
+    def __str__(self) -> str:
+        return (
+            f"{self.month}: {'; '.join(self.problems)}; use --allow-partial to report it anyway"
+        )
+
+
+class StaleIngestError(LogmetricsError):
+    """``status --max-age``: the last ingest (``last``, local naive, None if none is recorded)
+    ran more than ``max_age_hours`` ago (``age_hours``), in time zone ``zone``."""
+
+    exit_code = 11
+
+    def __init__(
+        self, last: dt.datetime | None, *, age_hours: float | None, max_age_hours: float, zone: str
+    ) -> None:
+        self.last = last
+        self.age_hours = age_hours
+        self.max_age_hours = max_age_hours
+        self.zone = zone
+        super().__init__(last, age_hours, max_age_hours, zone)
+
+    def __str__(self) -> str:
+        if self.last is None or self.age_hours is None:
+            return f"no ingest is recorded in the warehouse (--max-age {self.max_age_hours:g})"
+        return (
+            f"last ingest {self.last:%Y-%m-%d %H:%M:%S} ({self.zone}), {self.age_hours:.1f} hours "
+            f"ago: older than --max-age {self.max_age_hours:g}"
+        )
 
 
 class OutputError(LogmetricsError):

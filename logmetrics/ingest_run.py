@@ -16,6 +16,7 @@ import dataclasses
 import datetime as dt
 import logging
 import time
+from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -116,6 +117,20 @@ class IngestSummary:
         if self.rebuilt_dates is not None:
             text += f"; {len(self.rebuilt_dates)} date(s) rebuilt"
         return text
+
+    def record(self) -> dict[str, Any]:
+        """What the manifest keeps of the run (``Manifest.last_ingest``): when it ended (UTC),
+        its files by outcome and its line and byte counts."""
+        outcomes = Counter(rep.status for rep in self.files)
+        return {
+            "at": now_iso(),
+            "files": self.files_total,
+            **{f"files_{s}": outcomes[s] for s in ("new", "resumed", "rebuilt", "skipped",
+                                                  "waiting")},
+            "lines_ingested": self.lines_ingested,
+            "lines_rejected": self.lines_rejected,
+            "bytes_read": self.bytes_read,
+        }  # fmt: skip
 
     def as_dict(self) -> dict[str, Any]:
         """Everything, JSON-serialisable (for ``--json``)."""
@@ -269,6 +284,7 @@ def run_files(run: Run, files: list[Path]) -> None:
         _collect(run, done)
     for job in list(run.open_jobs.values()):
         settle(run, job)
+    run.manifest.last_ingest = run.summary.record()  # committed by the last save or the swap
     if rebuild:
         run.summary.rebuilt_dates = rebuild_dates(run)
     else:
@@ -459,7 +475,10 @@ def save(run: Run, *, force: bool = False) -> None:
     if force or now - run.last_save >= run.settings.commit_interval:
         # a source whose first chunk is still pending has nothing to record yet
         live = {k: v for k, v in run.manifest.sources.items() if v.ranges}
-        save_manifest(run.storage, Manifest(live, run.manifest.pending_swap))
+        save_manifest(
+            run.storage,
+            Manifest(live, run.manifest.pending_swap, last_ingest=run.manifest.last_ingest),
+        )
         run.last_save = now
 
 

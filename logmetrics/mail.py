@@ -39,6 +39,7 @@ from .errors import (
 from .model import MonthReport
 from .render import summary_sentences
 from .render._common import zone_label
+from .render._coverage import partial_notice
 from .render._text import clean_text, datetime_long, month_label
 
 log = logging.getLogger(__name__)
@@ -99,7 +100,8 @@ def _bodies(report: MonthReport, names: Mapping[str, str]) -> tuple[str, str]:
     cfg = report.config
     title = subject(report)
     programme = clean_text(cfg.programme)
-    sentences = summary_sentences(report)
+    notice = partial_notice(report)  # a month reported with --allow-partial says so first
+    sentences = [f"Mes incompleto. {notice}"] * bool(notice) + summary_sentences(report)
     attached = (
         f"Se adjuntan el reporte completo ({names['html']}, se abre en el navegador) y el libro "
         f"de Excel ({names['xlsx']}) con las matrices para filtrar y reenviar."

@@ -72,6 +72,9 @@ class Manifest:
     sources: dict[str, SourceState] = field(default_factory=dict)
     pending_swap: dict[str, Any] | None = None
     updated_at: str = ""
+    #: the last ingest that ran to its end: when (``at``, UTC) and its summary's counts
+    #: (``IngestSummary.record``), for ``logmetrics status``
+    last_ingest: dict[str, Any] | None = None
 
     def committed(self) -> set[PartKey]:
         """The (source, start, end) of every committed part."""
@@ -82,6 +85,7 @@ class Manifest:
             "version": MANIFEST_VERSION,
             "updated_at": self.updated_at,
             "pending_swap": self.pending_swap,
+            "last_ingest": self.last_ingest,
             "sources": {k: asdict(v) for k, v in sorted(self.sources.items())},
         }
 
@@ -99,7 +103,9 @@ def load_manifest(storage: Storage) -> Manifest:
                 f"{where}: manifest version {data.get('version')!r} is not {MANIFEST_VERSION}"
             )
         sources = {k: SourceState.from_json(v) for k, v in data["sources"].items()}
-        return Manifest(sources, data.get("pending_swap"), data.get("updated_at", ""))
+        return Manifest(
+            sources, data.get("pending_swap"), data.get("updated_at", ""), data.get("last_ingest")
+        )
     except (ValueError, KeyError, TypeError, AttributeError) as exc:
         raise WarehouseError(f"{where}: corrupt manifest ({exc})") from None
 

@@ -77,6 +77,61 @@ class Totals:
     events: dict[str, int] = field(default_factory=dict)  # event name -> count
 
 
+#: What a ``Gap`` is (coverage.py states the rules): days with no line at all, the month's
+#: first line late or its last line early, the month not over at the last ingest, and a log
+#: family absent, starting late, stopping early or silent between two of its files.
+GAP_KINDS = (
+    "silent_days",
+    "starts_late",
+    "stops_early",
+    "in_progress",
+    "family_missing",
+    "family_starts_late",
+    "family_stops_early",
+    "family_silent",
+)
+
+
+@dataclass(frozen=True)
+class Gap:
+    """A stretch of the month its logs do not cover: ``start`` to ``end`` (local naive, the end
+    excluded); ``family`` names the log family of the ``family_*`` kinds."""
+
+    kind: str  # one of GAP_KINDS
+    start: dt.datetime
+    end: dt.datetime
+    family: str = ""
+
+
+@dataclass(frozen=True)
+class LogFamily:
+    """One log as the operator sees it (a directory and a file name without rotation suffixes:
+    ``access.log``, ``access.log.1``, ``access.log.2.gz`` are one) over the month."""
+
+    name: str
+    first: dt.datetime  # local naive: its first and last line in the month
+    last: dt.datetime
+    lines: int  # its stored hits in the month
+    files: int  # its sources (one per logrotate cycle) with lines in the month
+
+
+@dataclass(frozen=True)
+class LogCoverage:
+    """Which stretch of a month the store's logs cover, and what they miss (coverage.py)."""
+
+    month: str  # "YYYY-MM"
+    first: dt.datetime | None  # the month's first and last line, local naive
+    last: dt.datetime | None
+    lines: int  # hits and rejected lines of the month's days, bots and assets included
+    families: tuple[LogFamily, ...]
+    silent_days: tuple[dt.date, ...]  # days of the month with no line at all
+    gaps: tuple[Gap, ...]  # empty: the month is whole
+
+    @property
+    def partial(self) -> bool:
+        return bool(self.gaps)
+
+
 @dataclass
 class Coverage:
     """The data behind the month: what was ingested and what was left out."""
@@ -89,6 +144,7 @@ class Coverage:
     interaction_hits: int
     files: int  # distinct source files with hits in the month
     lines_rejected: int  # rejected lines recorded in the month's ingests (whole store)
+    logs: LogCoverage | None = None  # the stretch the logs cover; None: not computed
 
 
 @dataclass

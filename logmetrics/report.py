@@ -31,13 +31,15 @@ from . import allies as allies_mod
 from .classify import HIT_COLUMNS, label_hits
 from .cluster import dask_executor, parse_address
 from .config import Config, normalize_user
-from .errors import ConfigError, NoDataError
+from .coverage import month_coverage, problems
+from .errors import ConfigError, NoDataError, PartialMonthError
 from .insights import device_mix, pages_table
 from .layout import Part
 from .metrics import rates, sum_components, zero_components
 from .model import (
     Coverage,
     DailyActivity,
+    LogCoverage,
     MatrixTable,
     MonthReport,
     Totals,
@@ -280,12 +282,16 @@ def build_report(
     config: Config | None = None,
     scheduler: str | None = None,
     executor: cf.Executor | None = None,
+    allow_partial: bool = False,
 ) -> MonthReport:
     """Build the typed report for ``month`` (``YYYY-MM``) from the store and the allies table.
 
     The allies table is validated first, so a bad table stops everything before any work.
-    The day tasks run inline, on ``executor`` (any concurrent.futures Executor), or on the
-    Dask cluster at ``scheduler``: the report is the same.
+    A month the store's logs do not wholly cover (coverage.py) is a PartialMonthError before
+    any day is counted, unless ``allow_partial``: then its report says so
+    (``coverage.logs.gaps``). The day tasks run inline, on ``executor`` (any
+    concurrent.futures Executor), or on the Dask cluster at ``scheduler``: the report is the
+    same.
     """
     config = config or Config()
     start, end = month_bounds(month)
@@ -300,6 +306,11 @@ def build_report(
     )
     known = set(table.get_column("usuario").to_list())
     wh = open_warehouse(wh)
+    logs = month_coverage(wh, start, config=config)
+    if logs[0].partial and not allow_partial:
+        if logs[0].first is None:
+            raise _no_data(wh, month)
+        raise PartialMonthError(logs[0].month, problems(logs[0]))
     if scheduler is None:
         counted = _count(executor, wh, month, config, known)
     else:
@@ -308,15 +319,20 @@ def build_report(
             counted = _count(ex, wh, month, config, known)
         finally:
             ex.shutdown(wait=False, cancel_futures=True)
-    return _month_report(wh, month, config, table, counted)
+    return _month_report(wh, month, config, table, counted, logs)
 
 
 def _month_report(
-    wh: Warehouse, month: str, config: Config, table: pl.DataFrame, counted: _Counted
+    wh: Warehouse,
+    month: str,
+    config: Config,
+    table: pl.DataFrame,
+    counted: _Counted,
+    logs: tuple[LogCoverage, LogCoverage],
 ) -> MonthReport:
-    """The report from the counted days and the allies table (users normalised)."""
+    """The report from the counted days, the allies table (users normalised) and the coverage
+    of the month and of the previous one: no comparison with or against a partial month."""
     start, end = month_bounds(month)
-    p_start, p_end = month_bounds(previous_month(month))
     ally_frame = allies_mod.allies_frame(table)
     user_ally = {r["usuario"]: (r["ubigeo"], r["entidad"]) for r in table.iter_rows(named=True)}
     tipo_of = {(r["ubigeo"], r["entidad"]): r["tipo"] for r in ally_frame.iter_rows(named=True)}
@@ -334,12 +350,7 @@ def _month_report(
         if key not in ally_last or ts > ally_last[key]:
             ally_last[key] = ts
 
-    covers = _covers_month(
-        prev.first_local.date() if prev.first_local else None,
-        prev.last_local.date() if prev.last_local else None,
-        p_start,
-        p_end,
-    )
+    compare = not (logs[0].partial or logs[1].partial)
     return MonthReport(
         month=f"{start.year:04d}-{start.month:02d}",
         period_start=start,
@@ -348,12 +359,12 @@ def _month_report(
         config=config,
         matrices=_matrix_rows(config, ally_frame, ally_comp, ally_last),
         totals=_totals(days, config),
-        coverage=_coverage(wh, days, start, end),
+        coverage=_coverage(wh, days, start, end, logs[0]),
         unknown_users=_unknown_users(days.unknown),
         daily=_daily(days, start, end),
         pages=pages_table(days.pages),
         devices=device_mix(days.agents, user_tipo={u: tipo_of[user_ally[u]] for u in user_ally}),
-        previous_totals=_totals(prev, config) if covers else None,
+        previous_totals=_totals(prev, config) if compare else None,
         logins_by_region=_logins_by_region(config, ally_frame, ally_comp),
     )
 
@@ -443,18 +454,6 @@ def _row(
     return row
 
 
-def _covers_month(
-    first: dt.date | None, last: dt.date | None, start: dt.date, end: dt.date
-) -> bool:
-    """Whether the store holds that month as a whole, not a sliver (a few hits of its last night
-    read from the next month's first log): local dates of its first and last hits within its
-    first and its last three days."""
-    if first is None or last is None:
-        return False
-    slack = dt.timedelta(days=2)
-    return first <= start + slack and last >= end - slack
-
-
 def _unknown_users(unknown: pl.DataFrame) -> list[UnknownUser]:
     merged = unknown.sort(["hits", "user"], descending=[True, False])
     return [
@@ -464,7 +463,9 @@ def _unknown_users(unknown: pl.DataFrame) -> list[UnknownUser]:
     ]  # fmt: skip
 
 
-def _coverage(wh: Warehouse, counts: MonthCounts, start: dt.date, end: dt.date) -> Coverage:
+def _coverage(
+    wh: Warehouse, counts: MonthCounts, start: dt.date, end: dt.date, logs: LogCoverage
+) -> Coverage:
     stats = wh.ingest_stats(start=start, end=end)
     return Coverage(
         first_hit=counts.first_local,
@@ -475,6 +476,7 @@ def _coverage(wh: Warehouse, counts: MonthCounts, start: dt.date, end: dt.date) 
         interaction_hits=counts.interaction_hits,
         files=len(counts.sources),
         lines_rejected=int(stats.get("lines_rejected", 0)),
+        logs=logs,
     )
 
 

@@ -17,6 +17,8 @@ from logmetrics.model import (
     Coverage,
     DailyActivity,
     DeviceRow,
+    LogCoverage,
+    LogFamily,
     MatrixTable,
     MonthReport,
     PageRow,
@@ -267,6 +269,20 @@ def coverage() -> Coverage:
         interaction_hits=27000,
         files=31,
         lines_rejected=17,
+        logs=LogCoverage(
+            month="2022-03",
+            first=D(2022, 3, 1, 0, 0, 0),
+            last=D(2022, 3, 31, 23, 59, 59),
+            lines=812345 + 17,
+            families=(
+                LogFamily("/var/log/nginx/access.log", D(2022, 3, 1, 0, 0, 0),
+                          D(2022, 3, 31, 23, 59, 59), 700000, 5),
+                LogFamily("/var/log/nginx/app2-access.log", D(2022, 3, 1, 0, 0, 12),
+                          D(2022, 3, 31, 23, 58, 1), 112345, 1),
+            ),
+            silent_days=(),
+            gaps=(),
+        ),  # fmt: skip
     )
 
 

@@ -7,6 +7,7 @@ from typing import Any
 
 from ..errors import OutputError
 from ..model import MatrixTable, MonthReport, PageRow, UnknownUser
+from ._coverage import coverage_line, partial_notice
 from ._text import column_kind, month_label
 
 #: Columns that name the ally: they stay in view while the figures scroll sideways.
@@ -111,7 +112,7 @@ def matrix_totals(matrix: MatrixTable) -> dict[str, Any]:
 def coverage_rows(report: MonthReport) -> list[tuple[str, Any]]:
     """(label, typed value) pairs saying what data the report stands on."""
     cfg, cov = report.config, report.coverage
-    return [
+    rows = [
         ("Programa", cfg.programme),
         ("Aplicación", cfg.application),
         (
@@ -129,6 +130,21 @@ def coverage_rows(report: MonthReport) -> list[tuple[str, Any]]:
         ("Peticiones de interacción (vistas de página y eventos)", cov.interaction_hits),
         ("Líneas rechazadas (no legibles) en las ingestas", cov.lines_rejected),
     ]
+    return _with_logs(rows, report)
+
+
+def _with_logs(rows: list[tuple[str, Any]], report: MonthReport) -> list[tuple[str, Any]]:
+    """The rows with what the month's logs cover (after the last request) and, for a partial
+    month, why it is partial (after the period)."""
+    logs = report.coverage.logs
+    if logs is None:
+        return rows
+    at = next(i for i, (label, _) in enumerate(rows) if label == "Última petición del mes") + 1
+    rows.insert(at, ("Cobertura de los registros", coverage_line(logs)))
+    notice = partial_notice(report)
+    if notice:
+        rows.insert(3, ("Mes incompleto", notice))
+    return rows
 
 
 def zone_label(timezone: str) -> str:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from ..config import Config, EventRule
 from ..page_groups import PageGroups
+from ._coverage import coverage_definition
 
 
 def _statuses(codes: tuple[int, ...]) -> str:
@@ -149,6 +150,7 @@ def definitions(config: Config) -> list[tuple[str, str]]:
         ),
     ]
     items += [(rule.label, _event_rule(rule)) for rule in config.events]
+    items.append(coverage_definition())
     items.append(
         (
             "Redondeo",

@@ -35,6 +35,7 @@ from ._common import (
     coverage_rows,
     zone_label,
 )
+from ._coverage import partial_notice
 from ._definitions import definitions
 from ._tables import NEVER, Cell, Head, Row, Table, matrix_table, typed_cell
 from ._text import (
@@ -105,6 +106,7 @@ class Page:
     daily: Table
     definitions: list[tuple[str, str]]
     toc: list[tuple[str, str]] = field(default_factory=list)
+    partial: str = ""  # the partial month's banner (_coverage.partial_notice), "" if whole
 
 
 # --- environment ---------------------------------------------------------------------------
@@ -605,6 +607,7 @@ def page_model(report: MonthReport) -> Page:
         daily=_daily_table(report),
         definitions=[(clean_text(t), clean_text(d)) for t, d in definitions(cfg)],
         toc=toc,
+        partial=partial_notice(report),
     )
 
 
