@@ -24,6 +24,8 @@ from typing import TYPE_CHECKING, Any
 from . import sources
 from .errors import IngestRefused, InputError
 from .ingest_plan import (
+    GZIP_WRITING,
+    LINE_INCOMPLETE,
     Cursor,
     Plan,
     Probe,
@@ -38,7 +40,7 @@ from .ingest_plan import (
 )
 from .manifest import Manifest, SourceState, now_iso, save_manifest
 from .recovery import delete_parts, stage_and_swap
-from .sources import Chunk, TruncatedGzip
+from .sources import FINGERPRINT_BYTES, Chunk, TruncatedGzip, Unreadable
 from .storage import Storage
 
 if TYPE_CHECKING:
@@ -53,13 +55,17 @@ REFUSE_MIN_LINES = 20
 
 ProgressFn = Callable[[int, int], None]
 
+#: The summary line names at most this many waiting files (``--json`` lists them all).
+WAITING_NAMED = 3
+
 
 # --- the summary -----------------------------------------------------------------------------
 
 
 @dataclass
 class FileReport:
-    """What happened to one file: new / resumed / rebuilt / skipped / waiting / refused."""
+    """What happened to one file: new / resumed / rebuilt / skipped / waiting / refused /
+    unreadable (not read this time: ``reason`` says why, the next run tries again)."""
 
     path: str
     status: str = "skipped"
@@ -83,6 +89,7 @@ class IngestSummary:
     files_rebuilt: int = 0
     files_skipped: int = 0
     files_waiting: int = 0
+    files_unreadable: int = 0
     lines_ingested: int = 0
     lines_rejected: int = 0
     bytes_read: int = 0
@@ -95,19 +102,27 @@ class IngestSummary:
     def files_total(self) -> int:
         return len(self.files)
 
+    @property
+    def unreadable(self) -> list[FileReport]:
+        """The files (or directories) that could not be read this time."""
+        return [rep for rep in self.files if rep.status == "unreadable"]
+
     def tally(self) -> None:
         """Count the files by outcome."""
         for rep in self.files:
             name = f"files_{rep.status}"
-            if rep.status in ("new", "resumed", "rebuilt", "waiting", "skipped"):
+            if rep.status in ("new", "resumed", "rebuilt", "waiting", "skipped", "unreadable"):
                 setattr(self, name, getattr(self, name) + 1)
 
     def line(self) -> str:
-        """One line for cron mail: files by outcome, lines ingested and rejected, bytes, time."""
+        """One line for cron mail: files by outcome, lines ingested and rejected, bytes, time,
+        and why files wait."""
         parts = [f"{self.files_new} new", f"{self.files_resumed} resumed"]
         if self.files_rebuilt or self.rebuilt_dates is not None:
             parts.append(f"{self.files_rebuilt} rebuilt")
         parts += [f"{self.files_skipped} skipped", f"{self.files_waiting} waiting"]
+        if self.files_unreadable:
+            parts.append(f"{self.files_unreadable} unreadable")
         text = (
             f"ingest: {self.files_total} file(s) ({', '.join(parts)}); "
             f"{self.lines_ingested:,} lines ingested, {self.lines_rejected:,} rejected; "
@@ -115,6 +130,11 @@ class IngestSummary:
         )
         if self.rebuilt_dates is not None:
             text += f"; {len(self.rebuilt_dates)} date(s) rebuilt"
+        waiting = [rep for rep in self.files if rep.status == "waiting"]
+        if waiting:
+            named = ", ".join(f"{rep.path} ({rep.reason})" for rep in waiting[:WAITING_NAMED])
+            more = len(waiting) - WAITING_NAMED
+            text += f"; waiting: {named}" + (f" and {more} more" if more > 0 else "")
         return text
 
     def as_dict(self) -> dict[str, Any]:
@@ -257,8 +277,15 @@ class Run:
 
 
 def run_files(run: Run, files: list[Path]) -> None:
-    """Ingest ``files`` in order, then commit what is left (a rebuild: swap its dates)."""
-    probes = [probe(f) for f in files]
+    """Ingest ``files`` in order, then commit what is left (a rebuild: swap its dates). A file
+    that cannot be read is reported "unreadable" and the others are ingested."""
+    probes: list[Probe] = []
+    for f in files:
+        found = probe(f, final=run.settings.final)
+        if isinstance(found, Unreadable):
+            note_unreadable(run.summary, found)
+        else:
+            probes.append(found)
     rebuild = run.rebuilt is not None
     run.progress.start(sum(estimate(p, run.index, rebuild=rebuild) for p in probes))
     for p in probes:
@@ -277,12 +304,18 @@ def run_files(run: Run, files: list[Path]) -> None:
     run.progress.end()
 
 
+def note_unreadable(summary: IngestSummary, what: Unreadable) -> None:
+    """A path that could not be read: in the summary, and logged (the CLI names it on stderr)."""
+    summary.files.append(FileReport(str(what.path), "unreadable", what.reason))
+    log.info("%s: unreadable (%s)", what.path, what.reason)
+
+
 def ingest_file(run: Run, p: Probe) -> None:
     """Identify one file's source and submit its new content as chunk tasks (or skip it)."""
     report = FileReport(path=str(p.path))
     run.summary.files.append(report)
     est = estimate(p, run.index, rebuild=run.rebuilt is not None)
-    skip = too_short(p, final=run.settings.final)
+    skip = too_short(p)
     if skip is not None:
         return _skip(run, report, skip, est)
     for c in run.index.candidates(p.head):  # a file of the same source may still be running
@@ -306,7 +339,7 @@ def ingest_file(run: Run, p: Probe) -> None:
             run.open_jobs[plan.state.id] = job
             submit_chunks(run, job, cursor)
         except TruncatedGzip:
-            _skip(run, report, Skip("waiting", "gzip archive still being written"), est)
+            _skip(run, report, Skip("waiting", GZIP_WRITING), est)
 
 
 def _skip(run: Run, report: FileReport, skip: Skip, estimate: int) -> None:
@@ -332,7 +365,7 @@ def submit_chunks(run: Run, job: Job, cursor: Cursor) -> None:
             start=job.plan.start,
             first_line_no=job.state.lines + 1,
             chunk_bytes=settings.chunk_bytes,
-            final=p.gzip or settings.final,
+            final=p.final,
             tail=tail,
             split_at=job.plan.old_offset if run.rebuilt is not None else None,
             # a pool re-reads plain chunks itself: the parent keeps only their CRC
@@ -413,6 +446,10 @@ def commit(run: Run, job: Job) -> None:
     for pending in job.chunks[job.committed : job.done]:
         _record(run, job, pending)
     job.committed = job.done
+    state = job.state
+    if state.fp_len < FINGERPRINT_BYTES <= min(state.offset, len(job.probe.head)):
+        run.index.regrow(state, job.probe.head)  # a short source grown past 1024 bytes
+        changed = True
     path = str(job.probe.path)
     if job.all_done and not job.truncated and job.length is not None:
         seen = {**job.probe.stat_key(), "length": job.length}
@@ -477,10 +514,10 @@ def finish(run: Run, job: Job) -> None:
     rep = job.report
     if job.truncated:
         discard(run, job)
-        _mark(rep, "waiting", "gzip archive still being written")
+        _mark(rep, "waiting", GZIP_WRITING)
     elif job.committed == 0:
-        _mark(rep, *(("waiting", "no complete line yet") if job.plan.new_source
-                     else ("skipped", "nothing new")))  # fmt: skip
+        held = (job.length or 0) > job.plan.start  # content, but no complete line of it
+        _mark(rep, *(("waiting", LINE_INCOMPLETE) if held else ("skipped", "nothing new")))
     else:
         rep.status = (
             "rebuilt" if run.rebuilt is not None else "new" if job.plan.new_source else "resumed"
@@ -559,5 +596,6 @@ __all__ = [
     "Progress",
     "Run",
     "Settings",
+    "note_unreadable",
     "run_files",
 ]
