@@ -25,6 +25,9 @@ Decisions an operator can rely on:
   removed since it was listed) is skipped and listed in the summary as "unreadable"; the
   others are ingested and committed, and the next run reads it once it is readable. A path that
   does not exist at all (or a glob matching nothing) is an InputError before anything is done.
+- **IP anonymization.** With ``config.anonymize_ip`` each chunk's client addresses are
+  shortened before it is written (``privacy``), and the manifest says which sources hold only
+  shortened ones (``SourceState.anonymized``).
 - **Partial lines.** A last line without newline is held back until complete; in a final file
   it ends at EOF (a line appended later to such a file would be read as a separate line).
 - **Truncated gzip.** A .gz whose stream stops inside a member is still being written: nothing
@@ -79,7 +82,7 @@ from zoneinfo import ZoneInfo
 
 import polars as pl
 
-from . import formats, parse, sources
+from . import formats, parse, privacy, sources
 from . import parts as wh  # the chunk task writes its parts with ``wh.write_chunk_parts``
 from .cluster import dask_executor, parse_address
 from .config import Config
@@ -140,6 +143,8 @@ class ChunkTask:
     staging: str | None = None
     window: tuple[dt.date, dt.date] | None = None
     outside: bool = True
+    #: shorten client addresses before writing (``[privacy] anonymize_ip``)
+    anonymize_ip: bool = False
 
 
 @dataclass(frozen=True)
@@ -254,6 +259,8 @@ def _parse_chunk(task: ChunkTask) -> parse.ParsedChunk:
     )
     hits = parsed.hits
     rejects = date_rejects(parsed.rejects, hits, tz=task.timezone, ingested_at=task.ingested_at)
+    if task.anonymize_ip:
+        hits, rejects = privacy.anonymize_hits(hits), privacy.anonymize_rejects(rejects)
     return parse.ParsedChunk(hits, rejects, parsed.lines)
 
 
@@ -394,7 +401,8 @@ def ingest(
             settings = _settings(
                 ex, own=executor is None, local=local, cluster=scheduler is not None, jobs=jobs,
                 chunk_bytes=chunk_bytes, spec=spec, final=final, commit_interval=commit_interval,
-                window=rebuild, staging=new_staging(storage) if rebuild else None,
+                anonymize_ip=config.anonymize_ip, window=rebuild,
+                staging=new_staging(storage) if rebuild else None,
             )  # fmt: skip
             run = Run(
                 storage, manifest, settings, _submitter(ex, storage, settings, config.timezone),
@@ -482,6 +490,7 @@ def _submitter(
             staging=settings.staging,
             window=window,
             outside=window is None or chunk.start >= job.plan.old_offset,
+            anonymize_ip=settings.anonymize_ip,
         )
         return ex.submit(run_chunk, task)
 

@@ -244,6 +244,8 @@ class Settings:
     send_data: bool
     max_inflight: int
     commit_interval: float
+    #: the chunk tasks shorten client addresses (``[privacy] anonymize_ip``)
+    anonymize_ip: bool = False
     #: a rebuild's date window and staging area
     window: tuple[dt.date, dt.date] | None = None
     staging: str | None = None
@@ -472,6 +474,8 @@ def _record(run: Run, job: Job, pending: Pending) -> None:
         run.summary,
     )
     assert res is not None
+    # every committed range stored with shortened addresses (a source's first range decides)
+    state.anonymized = run.settings.anonymize_ip and (state.anonymized or not state.ranges)
     state.ranges.append([res.start, res.end, res.hits, res.rejects])
     state.offset = meta.end
     state.lines = meta.first_line_no - 1 + meta.lines
@@ -579,6 +583,8 @@ def rebuild_dates(run: Run) -> list[str]:
         merged.update({(r[0], r[1]): r for r in work.ranges})
         work.ranges = sorted(merged.values())
         work.files = {**old.files, **work.files}
+        # the old parts still hold the dates outside the window, as they were stored
+        work.anonymized = work.anonymized and (old.anonymized or not old.ranges)
         work.first_seen = old.first_seen or work.first_seen
         sources_[sid] = work
     return stage_and_swap(
