@@ -14,15 +14,15 @@ through proxies (``ADDRESS_HEADERS``: ``X-Forwarded-For``, ``Forwarded``, ``X-Re
 every address in their value); and a rejected line's ``raw`` text (every address in it; a host
 name in it is not recognisable as one and stays).
 
-IPv4 addresses, nearly all of them, are rewritten by one regex replace over the column (polars);
-the other values are converted in Python once per distinct value (few: IPv6 clients, names).
+A column is converted once per distinct value (a chunk's 60,000 hits come from a few thousand
+clients): IPv4 addresses, nearly all of them, by a polars regex; the other values in Python
+(few: IPv6 clients, names).
 """
 
 from __future__ import annotations
 
 import ipaddress
 import re
-from collections.abc import Callable
 
 import polars as pl
 
@@ -83,25 +83,35 @@ def shorten_value(value: str) -> str:
     return shorten_text(value)
 
 
-def _by_value(out: pl.Series, rest: pl.Series, fn: Callable[[str], str]) -> pl.Series:
-    """``out`` with each distinct value of ``rest`` (values of ``out``) replaced by ``fn(value)``."""
-    table = {v: fn(v) for v in rest.drop_nulls().unique().to_list()}
-    table = {k: v for k, v in table.items() if v != k}
-    return out.replace(table) if table else out
+def _mapped(column: pl.Series, old: pl.Series, new: pl.Series) -> pl.Series:
+    """``column`` with each value of ``old`` replaced by the ``new`` at its position."""
+    changed = (old != new).fill_null(True)
+    return column.replace(old.filter(changed), new.filter(changed))
 
 
 def shorten_values(column: pl.Series) -> pl.Series:
-    """A column of one client address per value (``remote_addr``), shortened."""
-    v4 = column.str.contains(_V4_VALUE).fill_null(True)
-    out = column.str.replace(_V4_VALUE, _V4_KEEP)
-    return _by_value(out, column.filter(~v4), shorten_value)
+    """A column of one client address per value (``remote_addr``), shortened. Each distinct
+    value once (a chunk's 60,000 hits come from a few thousand clients): IPv4 addresses by a
+    regex, the rest by ``shorten_value``."""
+    distinct = column.drop_nulls().unique()
+    prefix = distinct.str.extract(_V4_VALUE, 1)
+    rest = distinct.filter(prefix.is_null())
+    old = pl.concat([distinct.filter(prefix.is_not_null()), rest])
+    short = pl.Series([shorten_value(v) for v in rest.to_list()], dtype=pl.String)
+    return _mapped(column, old, pl.concat([prefix.drop_nulls() + ".0", short]))
 
 
 def shorten_texts(column: pl.Series) -> pl.Series:
-    """A column of text that may hold addresses anywhere (headers, rejected lines), shortened."""
-    out = column.str.replace_all(_V4_TEXT, _V4_KEEP)
-    maybe_v6 = out.str.contains(_V6_RUN).fill_null(False)
-    return _by_value(out, out.filter(maybe_v6), shorten_text)
+    """A column of text that may hold addresses anywhere (headers, rejected lines), shortened:
+    each distinct value once, IPv4 by a regex replace, a value that may hold IPv6 by
+    ``shorten_text``."""
+    distinct = column.drop_nulls().unique()
+    out = distinct.str.replace_all(_V4_TEXT, _V4_KEEP)
+    maybe_v6 = out.str.contains(_V6_RUN)
+    if maybe_v6.any():
+        fixed = [shorten_text(v) for v in out.filter(maybe_v6).to_list()]
+        out = out.scatter(maybe_v6.arg_true(), pl.Series(fixed, dtype=pl.String))
+    return _mapped(column, distinct, out)
 
 
 def address_columns(columns: list[str]) -> list[str]:
