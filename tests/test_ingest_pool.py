@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import importlib
 import multiprocessing
 import threading
 import zlib
@@ -11,13 +12,15 @@ from pathlib import Path
 import pytest
 from ingest_helpers import make_lines, read_hits, read_rejects
 
-from logmetrics import ingest as ingest_mod
 from logmetrics.config import Config
 from logmetrics.errors import WarehouseLocked
 from logmetrics.ingest import ingest
 from logmetrics.manifest import locked
 from logmetrics.sources import iter_chunks
 from logmetrics.storage import open_storage
+
+# the module (the package's ``ingest`` is the function of the same name)
+ingest_mod = importlib.import_module("logmetrics.ingest")
 
 
 def _blocks(data: bytes, block: int) -> list[bytes]:
