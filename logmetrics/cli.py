@@ -1,7 +1,8 @@
 """The command line: parse options, build a config, call one library function, map errors.
 
 Every ``LogmetricsError`` becomes one line on stderr and its exit code; under cron the only
-other output is the one-line summary.
+other output is the one-line summary (and, after an ingest that skipped unreadable files, one
+stderr line naming each).
 """
 
 from __future__ import annotations
@@ -26,6 +27,8 @@ if TYPE_CHECKING:
 log = logging.getLogger("logmetrics")
 
 EXIT_INTERNAL = 70  # EX_SOFTWARE
+#: the ingest committed what it could read but skipped unreadable files (EX_NOINPUT)
+EXIT_UNREADABLE = 66
 EXIT_INTERRUPTED = 130
 
 
@@ -219,7 +222,9 @@ def _cmd_ingest(args: argparse.Namespace) -> int:
         print(json.dumps(summary.as_dict(), ensure_ascii=False, sort_keys=True))
     else:
         print(summary.line())
-    return 0
+    for rep in summary.unreadable:
+        print(f"logmetrics: skipped {rep.path}: {rep.reason}", file=sys.stderr)
+    return EXIT_UNREADABLE if summary.unreadable else 0
 
 
 def _cmd_report(args: argparse.Namespace) -> int:

@@ -2,7 +2,8 @@
 
 Defaults describe the USUARIO ALIADO application as SPEC.md's URL map gives it. A TOML file
 overrides any part; unknown keys are errors (a typo must not silently fall back to a default).
-Interpretation happens at report time, so changing these rules never needs a re-ingest.
+Interpretation happens at report time, so changing these rules never needs a re-ingest; the
+one setting read at ingest is ``[privacy] anonymize_ip`` (raw addresses must never be stored).
 """
 
 from __future__ import annotations
@@ -202,6 +203,8 @@ class Config:
     programme: str = "Programa Nacional CONTIGO"
     application: str = "USUARIO ALIADO"
     mail: MailSettings | None = None
+    #: ``[privacy] anonymize_ip``: the ingest stores client addresses shortened (``privacy``)
+    anonymize_ip: bool = False
 
     @property
     def tz(self) -> ZoneInfo:
@@ -222,7 +225,7 @@ class Config:
 
 _TOP_KEYS = {
     "timezone", "log_format", "session_timeout_minutes", "programme", "application",
-    "user", "bots", "pages", "events", "matrices", "mail",
+    "user", "bots", "pages", "events", "matrices", "mail", "privacy",
 }  # fmt: skip
 
 
@@ -397,6 +400,16 @@ def _mail(source: str, raw: Any) -> MailSettings:
     )
 
 
+def _privacy(source: str, raw: Any) -> dict[str, Any]:
+    """The ``[privacy]`` table: ``anonymize_ip`` (true or false)."""
+    t = _typed(f"{source}: [privacy]", raw, dict, "a table")
+    _check_keys(f"{source}: [privacy]", t, {"anonymize_ip"})
+    if "anonymize_ip" not in t:
+        return {}
+    where = f"{source}: privacy.anonymize_ip"
+    return {"anonymize_ip": _typed(where, t["anonymize_ip"], bool, "true or false")}
+
+
 def config_from_dict(data: dict[str, Any], *, source: str = "config") -> Config:
     """Build a Config from parsed TOML, validating every key; errors name ``source`` and the key."""
     _check_keys(source, data, _TOP_KEYS)
@@ -471,6 +484,8 @@ def config_from_dict(data: dict[str, Any], *, source: str = "config") -> Config:
         kw["events"] = _events(f"{source}: events", data["events"])
     if "mail" in data:
         kw["mail"] = _mail(source, data["mail"])
+    if "privacy" in data:
+        kw.update(_privacy(source, data["privacy"]))
     events = kw.get("events", DEFAULT_EVENTS)
     column_keys = set(BUILTIN_COLUMNS) | {e.name for e in events}
     if "matrices" in data:

@@ -50,6 +50,20 @@ class InputError(LogmetricsError):
     exit_code = 3
 
 
+class UnreadableFile(InputError):
+    """A file exists but cannot be opened or read: ``path``, and ``reason`` (``permission
+    denied``, an I/O error). An ingest skips such a file and names it (``sources.Unreadable``);
+    raised only where skipping is not possible (a file that fails in the middle of a read)."""
+
+    def __init__(self, path: str, reason: str) -> None:
+        self.path = path
+        self.reason = reason
+        super().__init__(path, reason)
+
+    def __str__(self) -> str:
+        return f"{self.path}: {self.reason}"
+
+
 @dataclass(frozen=True)
 class TableProblem:
     """One problem of the allies table, at its spreadsheet row (the header is row 1; 0: the

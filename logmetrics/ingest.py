@@ -1,20 +1,33 @@
 """Nightly ingestion: incremental, rotation-proof, crash-safe, in bounded memory.
 
 ``ingest(paths, ...)`` discovers the files (``sources.discover``), recognises each one's source
-by the fingerprint of its first 1024 decompressed bytes, and parses only what the manifest does
-not hold yet, chunk by chunk (``chunk_bytes`` of complete lines). Each chunk is one task,
-``run_chunk(ChunkTask) -> ChunkResult``, a top-level function that parses and writes its own
-deterministic part files; the parent commits the manifest in order. ``jobs > 1`` runs the tasks
-in that many threads; any ``concurrent.futures.Executor`` can be passed instead. The steps:
-lock and recover (``recovery``), then per file identify its source and where to start
-(``ingest_plan``), submit its chunks, judge and commit their results in order, and for a
-rebuild swap at the end (``ingest_run``).
+by the fingerprint of its first 1024 decompressed bytes (see Short files), and parses only what
+the manifest does not hold yet, chunk by chunk (``chunk_bytes`` of complete lines). Each chunk
+is one task, ``run_chunk(ChunkTask) -> ChunkResult``, a top-level function that parses and
+writes its own deterministic part files; the parent commits the manifest in order.
+``jobs > 1`` runs the tasks in that many threads; any ``concurrent.futures.Executor`` can be
+passed instead. The steps: lock and recover (``recovery``), then per file identify its source
+and where to start (``ingest_plan``), submit its chunks, judge and commit their results in
+order, and for a rebuild swap at the end (``ingest_run``).
 
 Decisions an operator can rely on:
 
-- **Short files.** A file shorter than 1024 bytes has no fingerprint yet and waits for the next
-  run, unless it is final (a gzip archive, or ``final=True``): then its whole content is the
-  fingerprint, and a later, longer file starting with that content continues the same source.
+- **Short files.** A file shorter than 1024 bytes is ingested now, known by its complete lines
+  (all of it when final: a gzip archive, or ``final=True``), so ``fp_len`` records how many
+  bytes the fingerprint covers. A later, longer file starting with those bytes (the same log
+  grown, rotated or compressed) continues the same source where it stopped; once the source
+  passes 1024 bytes its fingerprint becomes its first 1024, like every other source's. A new
+  short file after rotation differs in content, so it is a source of its own. Two files with
+  byte-identical content are one source (a copy of a log is not new content): two different
+  logs whose whole content is the same lines, to the second, are counted once. A file with no
+  complete line yet waits.
+- **Unreadable files.** A file or directory that exists but cannot be read (permissions, or
+  removed since it was listed) is skipped and listed in the summary as "unreadable"; the
+  others are ingested and committed, and the next run reads it once it is readable. A path that
+  does not exist at all (or a glob matching nothing) is an InputError before anything is done.
+- **IP anonymization.** With ``config.anonymize_ip`` each chunk's client addresses are
+  shortened before it is written (``privacy``), and the manifest says which sources hold only
+  shortened ones (``SourceState.anonymized``).
 - **Partial lines.** A last line without newline is held back until complete; in a final file
   it ends at EOF (a line appended later to such a file would be read as a separate line).
 - **Truncated gzip.** A .gz whose stream stops inside a member is still being written: nothing
@@ -69,7 +82,7 @@ from zoneinfo import ZoneInfo
 
 import polars as pl
 
-from . import formats, parse, sources
+from . import formats, parse, privacy, sources
 from . import parts as wh  # the chunk task writes its parts with ``wh.write_chunk_parts``
 from .cluster import dask_executor, parse_address
 from .config import Config
@@ -84,6 +97,7 @@ from .ingest_run import (
     ProgressFn,
     Run,
     Settings,
+    note_unreadable,
     run_files,
     save,
 )
@@ -129,6 +143,8 @@ class ChunkTask:
     staging: str | None = None
     window: tuple[dt.date, dt.date] | None = None
     outside: bool = True
+    #: shorten client addresses before writing (``[privacy] anonymize_ip``)
+    anonymize_ip: bool = False
 
 
 @dataclass(frozen=True)
@@ -241,10 +257,11 @@ def _parse_chunk(task: ChunkTask) -> parse.ParsedChunk:
         tz=task.timezone,
         ingested_at=task.ingested_at,
     )
-    rejects = date_rejects(
-        parsed.rejects, parsed.hits, tz=task.timezone, ingested_at=task.ingested_at
-    )
-    return parse.ParsedChunk(parsed.hits, rejects, parsed.lines)
+    hits = parsed.hits
+    rejects = date_rejects(parsed.rejects, hits, tz=task.timezone, ingested_at=task.ingested_at)
+    if task.anonymize_ip:
+        hits, rejects = privacy.anonymize_hits(hits), privacy.anonymize_rejects(rejects)
+    return parse.ParsedChunk(hits, rejects, parsed.lines)
 
 
 def _write_chunk(task: ChunkTask, parsed: parse.ParsedChunk) -> ChunkResult:
@@ -368,8 +385,10 @@ def ingest(
         require_rename(storage)  # refused on an object store, before anything is touched
     spec = log_format or config.log_format
     _compiled(spec)  # a bad format fails before anything is touched
-    files = sources.discover(paths)
+    found = sources.discover(paths)
     summary = IngestSummary(warehouse=storage.url)
+    for what in found.unreadable:
+        note_unreadable(summary, what)
     local = executor is None and scheduler is None
     # the local threads for --jobs N (jobs=1 runs each chunk at submit time)
     early = _start_pool(jobs, spec) if local and jobs > 1 else None
@@ -382,13 +401,14 @@ def ingest(
             settings = _settings(
                 ex, own=executor is None, local=local, cluster=scheduler is not None, jobs=jobs,
                 chunk_bytes=chunk_bytes, spec=spec, final=final, commit_interval=commit_interval,
-                window=rebuild, staging=new_staging(storage) if rebuild else None,
+                anonymize_ip=config.anonymize_ip, window=rebuild,
+                staging=new_staging(storage) if rebuild else None,
             )  # fmt: skip
             run = Run(
                 storage, manifest, settings, _submitter(ex, storage, settings, config.timezone),
                 summary, Progress(progress),
             )  # fmt: skip
-            _run(run, files, ex, own=executor is None)
+            _run(run, found.files, ex, own=executor is None)
     finally:
         if early is not None:
             early.shutdown(wait=True, cancel_futures=True)
@@ -470,6 +490,7 @@ def _submitter(
             staging=settings.staging,
             window=window,
             outside=window is None or chunk.start >= job.plan.old_offset,
+            anonymize_ip=settings.anonymize_ip,
         )
         return ex.submit(run_chunk, task)
 

@@ -1,10 +1,11 @@
 """The ingest's steps before any parsing: probe a file, identify its source, find where to start.
 
 A source is a log's content, whatever its file is called: it is recognised by the fingerprint
-of its first 1024 decompressed bytes, and a file continues it only if its bytes just before
-the committed offset still match (``SourceState.check``). The module docstring of ``ingest``
-states the decisions an operator relies on; each is one branch of ``too_short``,
-``unchanged``, ``identify`` or ``begin`` here.
+of its first 1024 decompressed bytes (a shorter file: of the bytes ``Probe.ident`` says, until
+it grows past 1024 and ``SourceIndex.regrow`` gives it the usual fingerprint), and a file
+continues it only if its bytes just before the committed offset still match
+(``SourceState.check``). The module docstring of ``ingest`` states the decisions an operator
+relies on; each is one branch of ``too_short``, ``unchanged``, ``identify`` or ``begin`` here.
 """
 
 from __future__ import annotations
@@ -19,13 +20,17 @@ from pathlib import Path
 from types import TracebackType
 
 from . import sources
-from .errors import InputError
+from .errors import UnreadableFile
 from .manifest import Manifest, SourceState, now_iso
-from .sources import FINGERPRINT_BYTES, ByteStream
+from .sources import FINGERPRINT_BYTES, ByteStream, Unreadable
 
 log = logging.getLogger(__name__)
 
 _EMPTY_CHECK = sources.fingerprint(b"")
+
+#: Why a file waits (the summary line says it).
+GZIP_WRITING = "gzip archive still being written"
+LINE_INCOMPLETE = "last line incomplete"
 
 
 @dataclass(frozen=True)
@@ -39,20 +44,34 @@ class Probe:
     ino: int
     head: bytes
     head_eof: bool
+    #: a closed archive (a .gz, or ``--final``): its last line ends at EOF
+    final: bool = False
 
     def stat_key(self) -> dict[str, int | None]:
         return {"size": self.size, "mtime_ns": self.mtime_ns, "ino": self.ino}
 
+    @property
+    def ident(self) -> bytes:
+        """The bytes a new source of this file is known by: its first 1024; all of a shorter
+        final file; a shorter open file's complete lines (its last line may still grow)."""
+        if len(self.head) >= FINGERPRINT_BYTES or self.final:
+            return self.head
+        return self.head[: self.head.rfind(b"\n") + 1]
 
-def probe(path: Path) -> Probe:
+
+def probe(path: Path, *, final: bool = False) -> Probe | Unreadable:
+    """What ``path`` is (``final``: ``--final``, the files are closed), or why it cannot be read
+    (it was removed or its permissions changed since discovery)."""
     try:
         st = path.stat()
         with ByteStream(path, block=64 << 10) as s:
             head, eof = s.head(FINGERPRINT_BYTES)
             gz = s.gzip
     except OSError as exc:
-        raise InputError(f"{path}: cannot read: {exc.strerror or exc}") from None
-    return Probe(path, gz, st.st_size, st.st_mtime_ns, st.st_ino, head, eof)
+        return Unreadable(path, sources.why(exc))
+    except UnreadableFile as exc:
+        return Unreadable(path, exc.reason)
+    return Probe(path, gz, st.st_size, st.st_mtime_ns, st.st_ino, head, eof, final=gz or final)
 
 
 class Cursor:
@@ -184,6 +203,19 @@ class SourceIndex:
             if self._owner.get(path) is state:
                 del self._owner[path]
 
+    def regrow(self, state: SourceState, head: bytes) -> None:
+        """A source first known by fewer bytes has grown past ``FINGERPRINT_BYTES``: from now on
+        it is known by its first 1024 (``head``), like every other source; its id stays."""
+        key = (state.fp_len, state.fingerprint)
+        same = self._by_fp.get(key, [])
+        indexed = any(s is state for s in same)
+        if indexed:
+            same.remove(state)
+        state.fp_len = FINGERPRINT_BYTES
+        state.fingerprint = sources.fingerprint(head[:FINGERPRINT_BYTES])
+        if indexed:  # a rebuild's working copy is not indexed
+            self._by_fp.setdefault((state.fp_len, state.fingerprint), []).append(state)
+
     def candidates(self, head: bytes) -> list[SourceState]:
         """The sources whose fingerprint this file's first bytes have, furthest read first."""
         out = []
@@ -191,10 +223,11 @@ class SourceIndex:
             out += self._by_fp.get((n, sources.fingerprint(head[:n])), [])
         return sorted(out, key=lambda s: (-s.offset, s.generation))
 
-    def new_source(self, head: bytes, *, rewritten: bool, path: Path) -> SourceState:
-        """A source for content not seen before (the next generation of its fingerprint)."""
-        fp_len = min(len(head), FINGERPRINT_BYTES)
-        fp = sources.fingerprint(head[:fp_len])
+    def new_source(self, ident: bytes, *, rewritten: bool, path: Path) -> SourceState:
+        """A source for content not seen before (the next generation of its fingerprint), known
+        by ``ident`` (``Probe.ident``)."""
+        fp_len = min(len(ident), FINGERPRINT_BYTES)
+        fp = sources.fingerprint(ident[:fp_len])
         same = self._by_fp.get((fp_len, fp), [])
         gen = (max(s.generation for s in same) + 1) if same else 0
         if rewritten:
@@ -221,11 +254,7 @@ def estimate(probe: Probe, index: SourceIndex, *, rebuild: bool) -> int:
     source's committed offset (all of it for .gz, whose compressed bytes count)."""
     if probe.gzip or rebuild:
         return probe.size
-    best = 0
-    if len(probe.head) >= FINGERPRINT_BYTES:
-        best = max(
-            [s.offset for s in index.candidates(probe.head) if s.offset <= probe.size] or [0]
-        )
+    best = max([s.offset for s in index.candidates(probe.head) if s.offset <= probe.size] or [0])
     return max(0, probe.size - best)
 
 
@@ -252,17 +281,19 @@ class Plan:
     old_offset: int = 0
 
 
-def too_short(probe: Probe, *, final: bool) -> Skip | None:
-    """A file with no fingerprint yet waits, unless it is final (a .gz, or ``--final``)."""
+def too_short(probe: Probe) -> Skip | None:
+    """A file shorter than 1024 bytes is read now, known by ``Probe.ident``; it waits only if
+    that is nothing yet (a .gz still being written, a first line not complete), and an empty
+    file is skipped."""
     head = probe.head
     if len(head) >= FINGERPRINT_BYTES:
         return None
     if not probe.head_eof:
-        return Skip("waiting", "gzip archive still being written")
+        return Skip("waiting", GZIP_WRITING)
     if not head:
         return Skip("skipped", "empty file")
-    if not (probe.gzip or final):
-        return Skip("waiting", f"shorter than {FINGERPRINT_BYTES} bytes: no fingerprint yet")
+    if not probe.ident:
+        return Skip("waiting", LINE_INCOMPLETE)
     return None
 
 
@@ -305,7 +336,7 @@ def identify(
         if rebuild and not (shrank_here or longer):
             return min(candidates, key=lambda c: c.generation), False
         rewritten = True
-    return index.new_source(probe.head, rewritten=rewritten, path=probe.path), True
+    return index.new_source(probe.ident, rewritten=rewritten, path=probe.path), True
 
 
 def begin(
@@ -335,6 +366,8 @@ def begin(
 
 
 __all__ = [
+    "GZIP_WRITING",
+    "LINE_INCOMPLETE",
     "Cursor",
     "Probe",
     "Skip",

@@ -25,6 +25,8 @@ from typing import TYPE_CHECKING, Any
 from . import sources
 from .errors import IngestRefused, InputError
 from .ingest_plan import (
+    GZIP_WRITING,
+    LINE_INCOMPLETE,
     Cursor,
     Plan,
     Probe,
@@ -39,7 +41,7 @@ from .ingest_plan import (
 )
 from .manifest import Manifest, SourceState, now_iso, save_manifest
 from .recovery import delete_parts, stage_and_swap
-from .sources import Chunk, TruncatedGzip
+from .sources import FINGERPRINT_BYTES, Chunk, TruncatedGzip, Unreadable
 from .storage import Storage
 
 if TYPE_CHECKING:
@@ -54,13 +56,17 @@ REFUSE_MIN_LINES = 20
 
 ProgressFn = Callable[[int, int], None]
 
+#: The summary line names at most this many waiting files (``--json`` lists them all).
+WAITING_NAMED = 3
+
 
 # --- the summary -----------------------------------------------------------------------------
 
 
 @dataclass
 class FileReport:
-    """What happened to one file: new / resumed / rebuilt / skipped / waiting / refused."""
+    """What happened to one file: new / resumed / rebuilt / skipped / waiting / refused /
+    unreadable (not read this time: ``reason`` says why, the next run tries again)."""
 
     path: str
     status: str = "skipped"
@@ -84,6 +90,7 @@ class IngestSummary:
     files_rebuilt: int = 0
     files_skipped: int = 0
     files_waiting: int = 0
+    files_unreadable: int = 0
     lines_ingested: int = 0
     lines_rejected: int = 0
     bytes_read: int = 0
@@ -96,19 +103,27 @@ class IngestSummary:
     def files_total(self) -> int:
         return len(self.files)
 
+    @property
+    def unreadable(self) -> list[FileReport]:
+        """The files (or directories) that could not be read this time."""
+        return [rep for rep in self.files if rep.status == "unreadable"]
+
     def tally(self) -> None:
         """Count the files by outcome."""
         for rep in self.files:
             name = f"files_{rep.status}"
-            if rep.status in ("new", "resumed", "rebuilt", "waiting", "skipped"):
+            if rep.status in ("new", "resumed", "rebuilt", "waiting", "skipped", "unreadable"):
                 setattr(self, name, getattr(self, name) + 1)
 
     def line(self) -> str:
-        """One line for cron mail: files by outcome, lines ingested and rejected, bytes, time."""
+        """One line for cron mail: files by outcome, lines ingested and rejected, bytes, time,
+        and why files wait."""
         parts = [f"{self.files_new} new", f"{self.files_resumed} resumed"]
         if self.files_rebuilt or self.rebuilt_dates is not None:
             parts.append(f"{self.files_rebuilt} rebuilt")
         parts += [f"{self.files_skipped} skipped", f"{self.files_waiting} waiting"]
+        if self.files_unreadable:
+            parts.append(f"{self.files_unreadable} unreadable")
         text = (
             f"ingest: {self.files_total} file(s) ({', '.join(parts)}); "
             f"{self.lines_ingested:,} lines ingested, {self.lines_rejected:,} rejected; "
@@ -116,6 +131,11 @@ class IngestSummary:
         )
         if self.rebuilt_dates is not None:
             text += f"; {len(self.rebuilt_dates)} date(s) rebuilt"
+        waiting = [rep for rep in self.files if rep.status == "waiting"]
+        if waiting:
+            named = ", ".join(f"{rep.path} ({rep.reason})" for rep in waiting[:WAITING_NAMED])
+            more = len(waiting) - WAITING_NAMED
+            text += f"; waiting: {named}" + (f" and {more} more" if more > 0 else "")
         return text
 
     def record(self) -> dict[str, Any]:
@@ -239,6 +259,8 @@ class Settings:
     send_data: bool
     max_inflight: int
     commit_interval: float
+    #: the chunk tasks shorten client addresses (``[privacy] anonymize_ip``)
+    anonymize_ip: bool = False
     #: a rebuild's date window and staging area
     window: tuple[dt.date, dt.date] | None = None
     staging: str | None = None
@@ -272,8 +294,15 @@ class Run:
 
 
 def run_files(run: Run, files: list[Path]) -> None:
-    """Ingest ``files`` in order, then commit what is left (a rebuild: swap its dates)."""
-    probes = [probe(f) for f in files]
+    """Ingest ``files`` in order, then commit what is left (a rebuild: swap its dates). A file
+    that cannot be read is reported "unreadable" and the others are ingested."""
+    probes: list[Probe] = []
+    for f in files:
+        found = probe(f, final=run.settings.final)
+        if isinstance(found, Unreadable):
+            note_unreadable(run.summary, found)
+        else:
+            probes.append(found)
     rebuild = run.rebuilt is not None
     run.progress.start(sum(estimate(p, run.index, rebuild=rebuild) for p in probes))
     for p in probes:
@@ -293,12 +322,18 @@ def run_files(run: Run, files: list[Path]) -> None:
     run.progress.end()
 
 
+def note_unreadable(summary: IngestSummary, what: Unreadable) -> None:
+    """A path that could not be read: in the summary, and logged (the CLI names it on stderr)."""
+    summary.files.append(FileReport(str(what.path), "unreadable", what.reason))
+    log.info("%s: unreadable (%s)", what.path, what.reason)
+
+
 def ingest_file(run: Run, p: Probe) -> None:
     """Identify one file's source and submit its new content as chunk tasks (or skip it)."""
     report = FileReport(path=str(p.path))
     run.summary.files.append(report)
     est = estimate(p, run.index, rebuild=run.rebuilt is not None)
-    skip = too_short(p, final=run.settings.final)
+    skip = too_short(p)
     if skip is not None:
         return _skip(run, report, skip, est)
     for c in run.index.candidates(p.head):  # a file of the same source may still be running
@@ -322,7 +357,7 @@ def ingest_file(run: Run, p: Probe) -> None:
             run.open_jobs[plan.state.id] = job
             submit_chunks(run, job, cursor)
         except TruncatedGzip:
-            _skip(run, report, Skip("waiting", "gzip archive still being written"), est)
+            _skip(run, report, Skip("waiting", GZIP_WRITING), est)
 
 
 def _skip(run: Run, report: FileReport, skip: Skip, estimate: int) -> None:
@@ -348,7 +383,7 @@ def submit_chunks(run: Run, job: Job, cursor: Cursor) -> None:
             start=job.plan.start,
             first_line_no=job.state.lines + 1,
             chunk_bytes=settings.chunk_bytes,
-            final=p.gzip or settings.final,
+            final=p.final,
             tail=tail,
             split_at=job.plan.old_offset if run.rebuilt is not None else None,
             # a pool re-reads plain chunks itself: the parent keeps only their CRC
@@ -429,6 +464,10 @@ def commit(run: Run, job: Job) -> None:
     for pending in job.chunks[job.committed : job.done]:
         _record(run, job, pending)
     job.committed = job.done
+    state = job.state
+    if state.fp_len < FINGERPRINT_BYTES <= min(state.offset, len(job.probe.head)):
+        run.index.regrow(state, job.probe.head)  # a short source grown past 1024 bytes
+        changed = True
     path = str(job.probe.path)
     if job.all_done and not job.truncated and job.length is not None:
         seen = {**job.probe.stat_key(), "length": job.length}
@@ -451,6 +490,8 @@ def _record(run: Run, job: Job, pending: Pending) -> None:
         run.summary,
     )
     assert res is not None
+    # every committed range stored with shortened addresses (a source's first range decides)
+    state.anonymized = run.settings.anonymize_ip and (state.anonymized or not state.ranges)
     state.ranges.append([res.start, res.end, res.hits, res.rejects])
     state.offset = meta.end
     state.lines = meta.first_line_no - 1 + meta.lines
@@ -496,10 +537,10 @@ def finish(run: Run, job: Job) -> None:
     rep = job.report
     if job.truncated:
         discard(run, job)
-        _mark(rep, "waiting", "gzip archive still being written")
+        _mark(rep, "waiting", GZIP_WRITING)
     elif job.committed == 0:
-        _mark(rep, *(("waiting", "no complete line yet") if job.plan.new_source
-                     else ("skipped", "nothing new")))  # fmt: skip
+        held = (job.length or 0) > job.plan.start  # content, but no complete line of it
+        _mark(rep, *(("waiting", LINE_INCOMPLETE) if held else ("skipped", "nothing new")))
     else:
         rep.status = (
             "rebuilt" if run.rebuilt is not None else "new" if job.plan.new_source else "resumed"
@@ -561,6 +602,8 @@ def rebuild_dates(run: Run) -> list[str]:
         merged.update({(r[0], r[1]): r for r in work.ranges})
         work.ranges = sorted(merged.values())
         work.files = {**old.files, **work.files}
+        # the old parts still hold the dates outside the window, as they were stored
+        work.anonymized = work.anonymized and (old.anonymized or not old.ranges)
         work.first_seen = old.first_seen or work.first_seen
         sources_[sid] = work
     return stage_and_swap(
@@ -578,5 +621,6 @@ __all__ = [
     "Progress",
     "Run",
     "Settings",
+    "note_unreadable",
     "run_files",
 ]

@@ -59,6 +59,9 @@ class SourceState:
     files: dict[str, dict[str, int | None]] = field(default_factory=dict)
     first_seen: str = ""
     updated_at: str = ""
+    #: every committed range was stored with shortened client addresses (``[privacy]``); a
+    #: manifest from before the setting existed says False: its addresses are raw
+    anonymized: bool = False
 
     @classmethod
     def from_json(cls, d: dict[str, Any]) -> SourceState:

@@ -6,7 +6,10 @@ recursion: ``/var/log/nginx`` must not pull in sub-directories of old backups) w
 like an access log: ``*.log``, ``*.gz``, ``*_log``, and rotated names such as ``access.log.1``,
 ``access.log.2.gz``, ``access.log-20240101``; hidden files and names containing ``error`` are
 left out (nginx and Apache keep their error logs next to the access logs). A directory matched
-by a glob follows the same rule. A missing path, or a glob matching nothing, is an InputError.
+by a glob follows the same rule. A missing path, or a glob matching nothing, is an InputError
+(an operator's mistake: nothing is done). A path that exists but cannot be read (a file without
+read permission, a directory that cannot be listed) is ``Unreadable``: the others are still
+taken, and the caller names it to the operator.
 
 Identity: a source is known by a fingerprint of the first ``FINGERPRINT_BYTES`` bytes of its
 *decompressed* content, so ``access.log`` -> ``access.log.1`` -> ``access.log.2.gz`` is one
@@ -34,7 +37,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .errors import InputError
+from .errors import InputError, UnreadableFile
 
 _inflate_lib: types.ModuleType
 try:  # ISA-L's inflate: the same streams, about twice as fast as zlib here
@@ -89,73 +92,136 @@ def _has_magic(text: str) -> bool:
     return any(c in text for c in "*?[")
 
 
-def _dir_files(directory: Path) -> list[Path]:
+@dataclass(frozen=True)
+class Unreadable:
+    """An existing path that cannot be read this time (``reason``: why); the next run tries again."""
+
+    path: Path
+    reason: str
+
+    def __str__(self) -> str:
+        return f"{self.path}: {self.reason}"
+
+
+@dataclass(frozen=True)
+class Discovered:
+    """What the paths given hold: the log files to read, in order, and the unreadable paths."""
+
+    files: list[Path]
+    unreadable: list[Unreadable]
+
+
+def why(exc: OSError) -> str:
+    """An OS error as the operator reads it: ``permission denied``, ``is a directory`` ..."""
+    return (exc.strerror or str(exc)).lower()
+
+
+def _dir_files(directory: Path, unreadable: list[Unreadable]) -> list[Path]:
     out: list[Path] = []
     try:
         entries = sorted(os.scandir(directory), key=lambda e: e.name)
     except OSError as exc:
-        raise InputError(f"{directory}: cannot list directory: {exc.strerror or exc}") from None
+        unreadable.append(Unreadable(directory, f"cannot list directory: {why(exc)}"))
+        return out
     for entry in entries:
+        if not is_log_name(entry.name):
+            continue
         try:
             regular = entry.is_file()
-        except OSError:
-            regular = False
-        if regular and is_log_name(entry.name):
+        except FileNotFoundError:  # removed while listed (rotation), or a dangling link
+            continue
+        except OSError as exc:  # e.g. a link into a directory this user cannot search
+            unreadable.append(Unreadable(Path(entry.path), f"cannot stat: {why(exc)}"))
+            continue
+        if regular:
             out.append(Path(entry.path))
     if not out:
         log.warning("%s: no access log files in this directory", directory)
     return out
 
 
-def _check_readable(path: Path) -> None:
+def _unreadable_file(path: Path) -> Unreadable | None:
+    """Why ``path`` cannot be read, or None when its first byte can be."""
     try:
         with open(path, "rb") as fh:
             fh.read(1)
-    except PermissionError:
-        raise InputError(f"{path}: permission denied") from None
-    except IsADirectoryError:
-        raise InputError(f"{path}: is a directory") from None
     except OSError as exc:
-        raise InputError(f"{path}: cannot read: {exc.strerror or exc}") from None
+        return Unreadable(path, why(exc))
+    return None
 
 
-def discover(paths: Sequence[str | Path]) -> list[Path]:
-    """Expand files, directories and globs into the list of log files, each once, in given order."""
+def _unlistable_parent(pattern: str) -> Unreadable | None:
+    """For a glob matching nothing: the directory before its first wildcard, when that
+    directory exists but cannot be listed (a glob silently skips it)."""
+    head = Path(pattern)
+    while _has_magic(str(head)):
+        head = head.parent
+    try:
+        with os.scandir(head):
+            return None
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        return Unreadable(head, f"cannot list directory: {why(exc)}")
+
+
+def _candidates(text: str, unreadable: list[Unreadable]) -> list[Path]:
+    """The paths one PATH argument names: itself if it exists, else its glob's matches."""
+    try:
+        os.stat(text)
+        return [Path(text)]
+    except (FileNotFoundError, NotADirectoryError):
+        pass
+    except OSError as exc:  # it may exist, behind a directory this user cannot search
+        if not _has_magic(text):
+            unreadable.append(Unreadable(Path(text), f"cannot stat: {why(exc)}"))
+            return []
+    if not _has_magic(text):
+        raise InputError(f"{text}: no such file or directory")
+    matches = sorted(glob.glob(text, recursive=True))
+    if not matches:
+        parent = _unlistable_parent(text)
+        if parent is None:
+            raise InputError(f"{text}: no file matches this pattern")
+        unreadable.append(parent)
+    return [Path(m) for m in matches]
+
+
+def discover(paths: Sequence[str | Path]) -> Discovered:
+    """Expand files, directories and globs into the log files, each once, in given order, and
+    the paths that exist but cannot be read (see the module docstring)."""
     if not paths:
         raise InputError("no input path given")
     found: list[Path] = []
+    unreadable: list[Unreadable] = []
     for raw in paths:
-        text = str(raw)
-        p = Path(text)
-        if p.exists():
-            candidates = [p]
-        elif _has_magic(text):
-            matches = sorted(glob.glob(text, recursive=True))
-            if not matches:
-                raise InputError(f"{text}: no file matches this pattern")
-            candidates = [Path(m) for m in matches]
-        else:
-            raise InputError(f"{text}: no such file or directory")
-        for c in candidates:
-            if c.is_dir():
-                found.extend(_dir_files(c))
-            elif c.exists():
-                try:
-                    mode = c.stat().st_mode
-                except OSError as exc:
-                    raise InputError(f"{c}: cannot stat: {exc.strerror or exc}") from None
-                if not stat.S_ISREG(mode):
-                    raise InputError(f"{c}: not a regular file")
+        for c in _candidates(str(raw), unreadable):
+            try:
+                mode = c.stat().st_mode
+            except FileNotFoundError:  # a glob's match removed since (rotation)
+                continue
+            except OSError as exc:
+                unreadable.append(Unreadable(c, f"cannot stat: {why(exc)}"))
+                continue
+            if stat.S_ISDIR(mode):
+                found.extend(_dir_files(c, unreadable))
+            elif stat.S_ISREG(mode):
                 found.append(c)
+            else:
+                raise InputError(f"{c}: not a regular file")
     seen: set[Path] = set()
     unique: list[Path] = []
     for f in found:
         key = f.resolve()
         if key not in seen:
             seen.add(key)
-            _check_readable(f)
-            unique.append(f)
-    return unique
+            problem = _unreadable_file(f)
+            if problem is None:
+                unique.append(f)
+            else:
+                unreadable.append(problem)
+    named = {str(u.path): u for u in unreadable}  # a path given twice is named once
+    return Discovered(unique, list(named.values()))
 
 
 def is_gzip(path: Path) -> bool:
@@ -164,7 +230,7 @@ def is_gzip(path: Path) -> bool:
         with open(path, "rb") as fh:
             return fh.read(2) == _GZIP_MAGIC
     except OSError as exc:
-        raise InputError(f"{path}: cannot read: {exc.strerror or exc}") from None
+        raise UnreadableFile(str(path), why(exc)) from None
 
 
 class ByteStream:
@@ -183,7 +249,7 @@ class ByteStream:
         try:
             self._fh = open(path, "rb")  # noqa: SIM115 - closed by close()/context manager
         except OSError as exc:
-            raise InputError(f"{path}: cannot open: {exc.strerror or exc}") from None
+            raise UnreadableFile(str(path), why(exc)) from None
 
     def __enter__(self) -> ByteStream:
         return self
@@ -198,7 +264,7 @@ class ByteStream:
         try:
             data = self._fh.read(n)
         except OSError as exc:
-            raise InputError(f"{self.path}: read error: {exc.strerror or exc}") from None
+            raise UnreadableFile(str(self.path), f"read error: {why(exc)}") from None
         self.raw_pos += len(data)
         return data
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import gzip
 import os
+import shutil
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
@@ -65,6 +66,13 @@ def bad_lines(n: int, *, tag: str = "bad") -> list[bytes]:
 def append(path: Path, lines: Iterable[bytes]) -> None:
     with open(path, "ab") as fh:
         fh.write(b"".join(lines))
+
+
+def copytruncate(log: Path, copy: Path) -> None:
+    """Rotate ``log`` like logrotate's copytruncate: copy it to ``copy``, then empty it."""
+    shutil.copyfile(log, copy)
+    with open(log, "r+b") as fh:
+        fh.truncate(0)
 
 
 def gzip_to(src: Path, dst: Path, *, remove: bool = True) -> None:

@@ -10,7 +10,6 @@ import datetime as dt
 import gzip
 import json
 import os
-import shutil
 import zlib
 from pathlib import Path
 
@@ -20,6 +19,7 @@ from ingest_helpers import (
     append,
     bad_lines,
     combined_line,
+    copytruncate,
     expected_uris,
     gzip_to,
     make_lines,
@@ -102,22 +102,20 @@ def test_rename_and_compress_rotation(logs: Path, store: Path) -> None:
 
 
 def test_copytruncate(logs: Path, store: Path) -> None:
-    """Copy + truncate: the copy adds its 5 unseen lines; the new content waits until it can be
-    fingerprinted (3 lines < 1024 bytes), then is read from its start: 40 + 5 + 20 = 65."""
+    """Copy + truncate: the copy adds its 5 unseen lines, the truncated file's 3 new lines
+    (< 1024 bytes) are a new source at once, and its 17 later lines resume it: 40 + 5 + 3 + 17."""
     a, b = make_lines(45, tag="a"), make_lines(20, tag="b")
     log = logs / "access.log"
     append(log, a[:40])
     run_ingest([logs], store)
     append(log, a[40:])
-    shutil.copyfile(log, logs / "access.log.1")
-    with open(log, "r+b") as fh:
-        fh.truncate(0)
+    copytruncate(log, logs / "access.log.1")
     append(log, b[:3])
     second = run_ingest([logs], store)
-    assert (second.files_resumed, second.files_waiting, second.lines_ingested) == (1, 1, 5)
+    assert (second.files_new, second.files_resumed, second.lines_ingested) == (1, 1, 3 + 5)
     append(log, b[3:])
     third = run_ingest([logs], store)
-    assert (third.files_new, third.lines_ingested) == (1, 20)
+    assert (third.files_resumed, third.lines_ingested) == (1, 17)
     assert uris(store) == expected_uris(a + b)
 
 
@@ -212,16 +210,20 @@ def test_shrunk_file_with_same_start_is_new_content(logs: Path, store: Path) -> 
     assert uris(store) == expected_uris(a + a[:15] + c)
 
 
-def test_short_file_waits_unless_final(logs: Path, store: Path) -> None:
-    """3 lines (< 1024 bytes) wait; final=True ingests them; growing later adds only 9 more."""
+def test_short_file_is_ingested_at_once_and_resumed(logs: Path, store: Path) -> None:
+    """3 lines (< 1024 bytes) are ingested on a plain run; growing later adds only the 9 more,
+    and the source is then known by its first 1024 bytes."""
     lines = make_lines(12)
     log = logs / "access.log"
     append(log, lines[:3])
     first = run_ingest([logs], store)
-    assert (first.files_waiting, first.lines_ingested) == (1, 0)
-    assert run_ingest([logs], store, final=True).lines_ingested == 3
+    assert (first.files_new, first.lines_ingested) == (1, 3)
+    (state,) = load_manifest(open_storage(store)).sources.values()
+    assert state.fp_len == len(b"".join(lines[:3]))
     append(log, lines[3:])
     assert run_ingest([logs], store).lines_ingested == 9
+    (grown,) = load_manifest(open_storage(store)).sources.values()
+    assert (grown.id, grown.fp_len) == (state.id, 1024)
     assert uris(store) == expected_uris(lines)
 
 
@@ -372,9 +374,10 @@ def test_parallel_jobs_give_the_same_dataset(logs: Path, tmp_path: Path) -> None
 
 
 def test_progress_and_summary(logs: Path, store: Path) -> None:
-    """Progress rises to bytes total; the summary is one line and JSON-ready."""
+    """Progress rises to bytes total; the summary is one line, says why a file waits, and is
+    JSON-ready."""
     append(logs / "access.log", make_lines(100))
-    append(logs / "access.log.1", make_lines(3, tag="short"))
+    append(logs / "access.log.1", [make_lines(1, tag="short")[0][:40]])
     calls: list[tuple[int, int]] = []
     summary = run_ingest(
         [logs], store, chunk_bytes=3000, progress=lambda d, t: calls.append((d, t))
@@ -384,6 +387,9 @@ def test_progress_and_summary(logs: Path, store: Path) -> None:
     assert [d for d, _ in calls] == sorted(d for d, _ in calls)
     text = summary.line()
     assert "\n" not in text and "1 new" in text and "100 lines ingested" in text
+    assert text.endswith(f"1 waiting); 100 lines ingested, 0 rejected; {summary.bytes_read / 1e6:.1f} MB "
+                         f"in {summary.seconds:.1f} s; waiting: {logs / 'access.log.1'} "
+                         "(last line incomplete)")  # fmt: skip
     data = json.loads(json.dumps(summary.as_dict()))
     assert data["files_waiting"] == 1 and data["lines_ingested"] == 100
     waiting = [f for f in data["files"] if f["status"] == "waiting"]

@@ -19,7 +19,7 @@ from logmetrics.manifest import locked
 from logmetrics.sources import iter_chunks
 from logmetrics.storage import open_storage
 
-# the module (the package's own ``logmetrics.ingest`` is the function it re-exports)
+# the module (the package's ``ingest`` is the function of the same name)
 ingest_mod = importlib.import_module("logmetrics.ingest")
 
 

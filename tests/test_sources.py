@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import gzip
+import json
 import os
 import zlib
 from pathlib import Path
@@ -12,6 +13,7 @@ import polars as pl
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from unprivileged import run_python
 
 from logmetrics import parse
 from logmetrics.errors import InputError
@@ -19,6 +21,7 @@ from logmetrics.sources import (
     FINGERPRINT_BYTES,
     ByteStream,
     Chunk,
+    Discovered,
     TruncatedGzip,
     discover,
     fingerprint,
@@ -62,15 +65,18 @@ def test_discover_file_dir_and_glob(tmp_path: Path) -> None:
     (logs / "old" / "access.log").write_bytes(b"x\n")
     odd = tmp_path / "weird-name.txt"
     odd.write_bytes(b"x\n")
-    assert discover([logs]) == [logs / "access.log", logs / "access.log.1"]
-    assert discover([odd]) == [odd]
-    assert discover([str(logs / "access.log*")]) == [logs / "access.log", logs / "access.log.1"]
-    assert discover([str(tmp_path / "**" / "access.log")]) == [
+    assert discover([logs]) == Discovered([logs / "access.log", logs / "access.log.1"], [])
+    assert discover([odd]).files == [odd]
+    assert discover([str(logs / "access.log*")]).files == [
+        logs / "access.log",
+        logs / "access.log.1",
+    ]
+    assert discover([str(tmp_path / "**" / "access.log")]).files == [
         logs / "access.log",
         logs / "old" / "access.log",
     ]
     # the same file named twice is read once
-    assert discover([logs / "access.log", str(logs / "access.*")]) == [
+    assert discover([logs / "access.log", str(logs / "access.*")]).files == [
         logs / "access.log",
         logs / "access.log.1",
     ]
@@ -84,14 +90,42 @@ def test_discover_errors_name_the_path(tmp_path: Path) -> None:
         discover([str(tmp_path / "*.gz")])
 
 
-@pytest.mark.skipif(os.geteuid() == 0, reason="root reads any file")
-def test_discover_unreadable(tmp_path: Path) -> None:
-    """An unreadable file is an InputError naming it."""
-    f = tmp_path / "access.log"
-    f.write_bytes(b"x\n")
-    f.chmod(0)
-    with pytest.raises(InputError, match="access.log: permission denied"):
-        discover([f])
+_DISCOVER = """
+import json, sys
+from logmetrics.sources import discover
+found = discover(sys.argv[1:])
+print(json.dumps([[str(f) for f in found.files], [[str(u.path), u.reason] for u in found.unreadable]]))
+"""
+
+
+def test_discover_skips_what_it_cannot_read(tmp_path: Path) -> None:
+    """Unreadable files (given, in a directory, matched by a glob) and directories that cannot
+    be listed are returned as unreadable with the reason; the readable files are found."""
+    logs, locked, hidden = tmp_path / "logs", tmp_path / "locked", tmp_path / "hidden"
+    for d in (logs, locked, hidden):
+        d.mkdir()
+    for f in (logs / "access.log", logs / "access.log.1", logs / "b.log", hidden / "c.log"):
+        f.write_bytes(b"x\n")
+    (logs / "access.log.1").chmod(0)
+    (logs / "b.log").chmod(0)
+    locked.chmod(0)  # cannot be listed
+    hidden.chmod(0o600)  # can be listed, but not searched: its files cannot be opened
+    try:
+        args = [str(logs), str(logs / "b.log"), str(locked), str(tmp_path / "hidden" / "*.log"),
+                str(hidden / "c.log")]  # fmt: skip
+        done = run_python(_DISCOVER, *args)
+    finally:
+        for d in (locked, hidden):
+            d.chmod(0o755)
+    assert done.returncode == 0, done.stderr
+    files, unreadable = json.loads(done.stdout)
+    assert files == [str(logs / "access.log")]
+    assert unreadable == [
+        [str(locked), "cannot list directory: permission denied"],
+        [str(hidden / "c.log"), "cannot stat: permission denied"],
+        [str(logs / "access.log.1"), "permission denied"],
+        [str(logs / "b.log"), "permission denied"],
+    ]
 
 
 def _read(path: Path, **kw: int) -> bytes:
