@@ -597,9 +597,18 @@ def source_digest() -> str:
 
 
 def ensure_logs(
-    workdir: Path, n_lines: int, seed: int = DEFAULT_SEED, *, verbose: bool = True
+    workdir: Path,
+    n_lines: int,
+    seed: int = DEFAULT_SEED,
+    *,
+    verbose: bool = True,
+    need_plain: bool = True,
 ) -> tuple[Path, Path, dict]:
-    """Generate once per (seed, lines, generator version); later calls reuse the files."""
+    """Generate once per (seed, lines, generator version); later calls reuse the files.
+
+    With ``need_plain=False`` a cached gzip copy is enough (the plain file may have been
+    deleted to save disk: ``restore_plain`` brings it back from the gzip copy).
+    """
     workdir.mkdir(parents=True, exist_ok=True)
     stem = f"access-{MONTH_TEXT}-{n_lines}-s{seed}"
     plain, gz_path, meta_path = (
@@ -607,12 +616,12 @@ def ensure_logs(
         workdir / f"{stem}.log.gz",
         workdir / f"{stem}.meta.json",
     )
-    if meta_path.exists() and plain.exists() and gz_path.exists():
+    if meta_path.exists() and gz_path.exists() and (plain.exists() or not need_plain):
         meta = json.loads(meta_path.read_text())
         if (
             meta.get("generator_version") == GENERATOR_VERSION
             and meta.get("source_digest") == source_digest()
-            and meta.get("bytes") == plain.stat().st_size
+            and (not plain.exists() or meta.get("bytes") == plain.stat().st_size)
             and meta.get("gz_bytes") == gz_path.stat().st_size
         ):
             return plain, gz_path, meta
@@ -635,6 +644,20 @@ def ensure_logs(
             file=sys.stderr,
         )
     return plain, gz_path, meta
+
+
+def restore_plain(gz_path: Path, plain: Path, meta: dict) -> None:
+    """Write ``plain`` back from its gzip copy, checked against the generator's SHA-256."""
+    sha = hashlib.sha256()
+    tmp = plain.with_name(plain.name + ".part")
+    with gzip.open(gz_path, "rb") as src, tmp.open("wb") as out:
+        while block := src.read(1 << 20):
+            sha.update(block)
+            out.write(block)
+    if sha.hexdigest() != meta["sha256"]:
+        tmp.unlink()
+        raise ValueError(f"{gz_path} does not hold the generated log (SHA-256 differs)")
+    tmp.replace(plain)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -8,20 +8,13 @@ combined-format parser accepts, and an allies table that logmetrics itself accep
 from __future__ import annotations
 
 import gzip
-import importlib.util
 import re
-import sys
 from collections import Counter
 from pathlib import Path
 
 import pytest
 
-_PATH = Path(__file__).resolve().parent.parent / "benchmarks" / "genlogs.py"
-_spec = importlib.util.spec_from_file_location("benchmarks_genlogs", _PATH)
-assert _spec and _spec.loader
-genlogs = importlib.util.module_from_spec(_spec)
-sys.modules[_spec.name] = genlogs
-_spec.loader.exec_module(genlogs)
+from benchmarks import genlogs
 
 # nginx combined, strictly: what every valid generated line must match and no malformed one may.
 COMBINED = re.compile(
@@ -39,6 +32,7 @@ def generated(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, dic
 
 
 def test_same_seed_same_bytes_other_seed_other_bytes(tmp_path: Path) -> None:
+    """Every tool and every run sees the same file for a seed; another seed gives another."""
     a = genlogs.generate(tmp_path / "a.log", 5_000, seed=11, gz_path=tmp_path / "a.log.gz")
     b = genlogs.generate(tmp_path / "b.log", 5_000, seed=11, gz_path=tmp_path / "b.log.gz")
     c = genlogs.generate(tmp_path / "c.log", 5_000, seed=12)
@@ -52,6 +46,7 @@ def test_same_seed_same_bytes_other_seed_other_bytes(tmp_path: Path) -> None:
 
 
 def test_cached_files_are_reused(generated: tuple[Path, Path, dict]) -> None:
+    """A second run with the same seed and size reuses the files instead of writing them."""
     plain, gz_path, meta = generated
     mtime = plain.stat().st_mtime_ns
     again = genlogs.ensure_logs(plain.parent, N, seed=7, verbose=False)
@@ -60,6 +55,7 @@ def test_cached_files_are_reused(generated: tuple[Path, Path, dict]) -> None:
 
 
 def test_exact_line_count_and_gzip_copy(generated: tuple[Path, Path, dict]) -> None:
+    """The file has exactly the lines asked for, and the gzip copy holds the same bytes."""
     plain, gz_path, meta = generated
     data = plain.read_bytes()
     assert data.endswith(b"\n")
@@ -68,9 +64,30 @@ def test_exact_line_count_and_gzip_copy(generated: tuple[Path, Path, dict]) -> N
     assert gzip.decompress(gz_path.read_bytes()) == data
 
 
+def test_a_gzip_only_log_is_reused_and_its_plain_copy_restored(
+    generated: tuple[Path, Path, dict], tmp_path: Path
+) -> None:
+    """--gzip-only keeps the gzip copy alone; the plain file comes back byte for byte."""
+    plain, gz_path, meta = generated
+    for f in (plain, gz_path, plain.with_name(plain.name.replace(".log", ".meta.json"))):
+        (tmp_path / f.name).write_bytes(f.read_bytes())
+    copy = tmp_path / plain.name
+    copy.unlink()
+    again_plain, again_gz, again = genlogs.ensure_logs(
+        tmp_path, N, seed=7, verbose=False, need_plain=False
+    )
+    assert again_plain == copy and not copy.exists()  # reused, not generated again
+    assert again["sha256"] == meta["sha256"]
+    genlogs.restore_plain(again_gz, copy, again)
+    assert copy.read_bytes() == plain.read_bytes()
+    with pytest.raises(ValueError, match="SHA-256"):
+        genlogs.restore_plain(again_gz, copy, {**again, "sha256": "0" * 64})
+
+
 def test_malformed_lines_are_one_per_thousand_and_never_parse(
     generated: tuple[Path, Path, dict],
 ) -> None:
+    """One line in 1,000 is broken in a way no combined-format parser accepts."""
     plain, _, meta = generated
     lines = plain.read_bytes().splitlines()
     bad = [ln for ln in lines if not COMBINED.match(ln)]
@@ -82,6 +99,7 @@ def test_malformed_lines_are_one_per_thousand_and_never_parse(
 def test_apache_log_parser_agrees_on_the_malformed_count(
     generated: tuple[Path, Path, dict],
 ) -> None:
+    """apache-log-parser rejects exactly the lines the generator broke."""
     alp = pytest.importorskip("apache_log_parser")
     plain, _, meta = generated
     parser = alp.make_parser('%h %l %u %t "%r" %>s %b "%{Referer}i" "%{User-Agent}i"')
@@ -96,6 +114,7 @@ def test_apache_log_parser_agrees_on_the_malformed_count(
 
 
 def test_the_promised_mix(generated: tuple[Path, Path, dict]) -> None:
+    """Pages, assets, bots, every event, IPv6, queries and users in the promised shares."""
     plain, _, meta = generated
     hits = [m for ln in plain.read_bytes().splitlines() if (m := COMBINED.match(ln))]
     share = {k: v / N for k, v in meta["kinds"].items()}
@@ -139,6 +158,7 @@ def test_the_promised_mix(generated: tuple[Path, Path, dict]) -> None:
 def test_allies_table_covers_the_users_and_logmetrics_accepts_it(
     generated: tuple[Path, Path, dict], tmp_path: Path
 ) -> None:
+    """The allies table knows the logged users (but a few) and logmetrics loads it."""
     plain, _, _ = generated
     path = tmp_path / "aliados.csv"
     genlogs.write_allies(path, seed=7)
