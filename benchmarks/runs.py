@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from benchmarks import genlogs
+from benchmarks import genlogs, traffic
 from benchmarks.measure import MB, ROOT, Run, measure
 
 HERE = Path(__file__).resolve().parent
@@ -83,7 +83,7 @@ class Bench:
         self.goaccess = None if args.no_goaccess else shutil.which("goaccess")
         self.goaccess_gz_native: bool | None = None
         self.allies = self.work / f"aliados-s{args.seed}.csv"
-        genlogs.write_allies(self.allies, args.seed)
+        traffic.write_allies(self.allies, args.seed)
         self.scratch = self.work / "runs" / "scratch"
         self._restored: list[Path] = []  # plain copies to delete at the end (--gzip-only)
 

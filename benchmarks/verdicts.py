@@ -67,15 +67,15 @@ def find(
     tool: str,
     size: int | None = None,
     *,
-    input: str | None = None,
+    kind: str | None = None,
     jobs: int | None = None,
 ) -> Row | None:
-    """The measured row of ``tool`` on the file of ``size`` lines (and input, jobs if given)."""
+    """The measured row of ``tool`` on the file of ``size`` lines (and input kind, jobs if given)."""
     for row in rows.values():
         if (
             row["tool"] == tool
             and (size is None or row["size"] == size)
-            and (input is None or row["input"] == input)
+            and (kind is None or row["input"] == kind)
             and (jobs is None or row["jobs"] == jobs)
             and "wall" in row
         ):
@@ -113,9 +113,9 @@ def throughput_targets(rows: Rows, big: int) -> list[Verdict]:
     """Ingest lines/s ÷ GoAccess lines/s at the main size, plain and gzip, best of --jobs 1/2."""
     out = []
     for kind, what in (("plain", "plain"), ("gz", "gzip")):
-        goaccess = _get(find(rows, "goaccess", big, input=kind), "lines_per_s")
+        goaccess = _get(find(rows, "goaccess", big, kind=kind), "lines_per_s")
         per_jobs = {
-            j: _ratio(_get(find(rows, "ingest", big, input=kind, jobs=j), "lines_per_s"), goaccess)
+            j: _ratio(_get(find(rows, "ingest", big, kind=kind, jobs=j), "lines_per_s"), goaccess)
             for j in (1, 2)
         }
         best = max((v for v in per_jobs.values() if v), default=None)
@@ -132,13 +132,13 @@ def throughput_targets(rows: Rows, big: int) -> list[Verdict]:
 
 def end_to_end(rows: Rows, size: int) -> dict[str, Any] | None:
     """Ingest (the faster --jobs, plain) + report at ``size``, against GoAccess's HTML report."""
-    ingests = [r for j in (1, 2) if (r := find(rows, "ingest", size, input="plain", jobs=j))]
+    ingests = [r for j in (1, 2) if (r := find(rows, "ingest", size, kind="plain", jobs=j))]
     report = find(rows, "report", size)
     if not ingests or report is None:
         return None
     ingest = min(ingests, key=lambda r: r["wall"])
     total = ingest["wall"] + report["wall"]
-    goaccess = _get(find(rows, "goaccess", size, input="plain"), "wall")
+    goaccess = _get(find(rows, "goaccess", size, kind="plain"), "wall")
     return {
         "size": size,
         "jobs": ingest["jobs"],
@@ -170,7 +170,7 @@ def end_to_end_target(rows: Rows, big: int) -> Verdict:
 def scaling(rows: Rows, big: int, small: int) -> list[dict[str, Any]]:
     """Time and peak memory from the second size to the main one, per ingest setting and report."""
     pairs: list[tuple[str, str, dict[str, Any]]] = [
-        ("ingest", f"ingest --jobs {j} ({kind})", {"input": kind, "jobs": j})
+        ("ingest", f"ingest --jobs {j} ({kind})", {"kind": kind, "jobs": j})
         for j, kind in INGEST_SETTINGS
     ]
     pairs.append(("report", "report", {}))
@@ -231,24 +231,24 @@ def evaluate(rows: Rows, *, big: int, small: int) -> dict[str, Any]:
     throughput = []
     for size in (big, small):
         for j in (1, 2):
-            ingest = _get(find(rows, "ingest", size, input="plain", jobs=j), "lines_per_s")
-            ingest_gz = _get(find(rows, "ingest", size, input="gz", jobs=j), "lines_per_s")
+            ingest = _get(find(rows, "ingest", size, kind="plain", jobs=j), "lines_per_s")
+            ingest_gz = _get(find(rows, "ingest", size, kind="gz", jobs=j), "lines_per_s")
             throughput.append(
                 {
                     "size": size,
                     "jobs": j,
                     "vs_goaccess_plain": _ratio(
-                        ingest, _get(find(rows, "goaccess", size, input="plain"), "lines_per_s")
+                        ingest, _get(find(rows, "goaccess", size, kind="plain"), "lines_per_s")
                     ),
                     "vs_goaccess_gz": _ratio(
-                        ingest_gz, _get(find(rows, "goaccess", size, input="gz"), "lines_per_s")
+                        ingest_gz, _get(find(rows, "goaccess", size, kind="gz"), "lines_per_s")
                     ),
                     "vs_alp": _ratio(ingest, alp) if size == big else None,
                 }
             )
     cpu = _ratio(
-        _get(find(rows, "goaccess", big, input="plain"), "cpu"),
-        _get(find(rows, "ingest", big, input="plain", jobs=1), "cpu"),
+        _get(find(rows, "goaccess", big, kind="plain"), "cpu"),
+        _get(find(rows, "ingest", big, kind="plain", jobs=1), "cpu"),
     )
     targets = [
         *throughput_targets(rows, big),

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from benchmarks import genlogs
+from benchmarks import genlogs, traffic
 
 # nginx combined, strictly: what every valid generated line must match and no malformed one may.
 COMBINED = re.compile(
@@ -42,7 +42,7 @@ def test_same_seed_same_bytes_other_seed_other_bytes(tmp_path: Path) -> None:
     assert {k: v for k, v in a.items() if "file" not in k} == {
         k: v for k, v in b.items() if "file" not in k
     }
-    assert genlogs.build_accounts(11) == genlogs.build_accounts(11)
+    assert traffic.build_accounts(11) == traffic.build_accounts(11)
 
 
 def test_cached_files_are_reused(generated: tuple[Path, Path, dict]) -> None:
@@ -161,11 +161,11 @@ def test_allies_table_covers_the_users_and_logmetrics_accepts_it(
     """The allies table knows the logged users (but a few) and logmetrics loads it."""
     plain, _, _ = generated
     path = tmp_path / "aliados.csv"
-    genlogs.write_allies(path, seed=7)
-    accounts = genlogs.build_accounts(7)
+    traffic.write_allies(path, seed=7)
+    accounts = traffic.build_accounts(7)
     known = {a.usuario for a in accounts}
     assert {a.tipo for a in accounts} == {"GR", "GL", "OA"}
-    assert set(genlogs.NAMED_UBIGEOS) <= {a.ubigeo for a in accounts}
+    assert set(traffic.NAMED_UBIGEOS) <= {a.ubigeo for a in accounts}
     assert any(not a.active for a in accounts)  # allies that never log in still get a row
     users = {
         m["user"].decode().lower()
@@ -173,7 +173,7 @@ def test_allies_table_covers_the_users_and_logmetrics_accepts_it(
         if (m := COMBINED.match(ln)) and m["user"] != b"-"
     }
     unknown = users - known
-    assert unknown <= {*genlogs.UNKNOWN_USERS, genlogs.SCRIPT_USER}
+    assert unknown <= {*traffic.UNKNOWN_USERS, traffic.SCRIPT_USER}
     assert len(users & known) > 50
 
     allies_mod = pytest.importorskip("logmetrics.allies")
