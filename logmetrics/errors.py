@@ -6,6 +6,8 @@ reads it in a cron mail at 2 a.m. and has nothing else to go on.
 
 from __future__ import annotations
 
+import datetime as dt
+
 
 class LogmetricsError(Exception):
     """Base of every error the tool reports to its user (exit code 1 unless a child says otherwise)."""
@@ -87,6 +89,24 @@ class NoDataError(LogmetricsError):
     """The warehouse holds no hit for the requested month."""
 
     exit_code = 7
+
+
+class MonthPruned(NoDataError):
+    """The month's hits were deleted by ``logmetrics prune``: ``month`` is before ``before``,
+    the first day the warehouse still holds hits of."""
+
+    def __init__(self, warehouse: str, *, month: str, before: dt.date) -> None:
+        self.warehouse = warehouse
+        self.month = month
+        self.before = before
+        super().__init__(warehouse, month, before)
+
+    def __str__(self) -> str:
+        return (
+            f"{self.warehouse}: {self.month} was pruned (its hits are deleted; the warehouse "
+            f"holds hits from {self.before:%Y-%m} on); its figures live on in later months' "
+            "12-month view and last connections"
+        )
 
 
 class OutputError(LogmetricsError):

@@ -37,12 +37,15 @@ def _normal_users(users: set[str] | pl.Series | Iterable[str]) -> list[str]:
     return sorted({u.strip().casefold() for u in users if u is not None})
 
 
-def page_counts(sessionized: pl.DataFrame, *, known_users: Iterable[str]) -> pl.DataFrame:
+def page_counts(
+    sessionized: pl.DataFrame, *, known_users: Iterable[str], per_user: bool = False
+) -> pl.DataFrame:
     """Per page of allies' page views: ``page`` and the ``PAGE_COUNTS`` (Int64), which add up
-    over days (a session never crosses midnight)."""
+    over days (a session never crosses midnight). ``per_user``: per ``user`` and page, which
+    add up over users too (a session belongs to one user)."""
     known = _normal_users(known_users)
     frame = sessionized.filter(pl.col("user").is_in(known) & pl.col("is_pageview"))
-    return frame.group_by("page").agg(
+    return frame.group_by(["user", "page"] if per_user else "page").agg(
         pl.len().cast(pl.Int64).alias("pageviews"),
         pl.col("session").n_unique().cast(pl.Int64).alias("unique_pageviews"),
         pl.col("time_on_page_us").fill_null(0).sum().cast(pl.Int64).alias("time_on_page_us"),
