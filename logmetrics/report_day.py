@@ -160,6 +160,15 @@ def _anonymous(labelled: pl.DataFrame) -> pl.Series:
     return visitor_keys(keys.to_list())
 
 
+def _compact(frame: pl.DataFrame) -> pl.DataFrame:
+    """The frame in buffers of its own. Polars' text columns are views: a day's few hundred
+    user names or pages, gathered from its hits, keep all their text alive (measured: ~0.4 MB
+    a day, 150 MB over a year's summaries), so a summary copies them out."""
+    table = pl.from_arrow(frame.to_arrow(compat_level=pl.CompatLevel.oldest()))
+    assert isinstance(table, pl.DataFrame)
+    return table
+
+
 def _last_interactions(labelled: pl.DataFrame) -> pl.DataFrame:
     """Latest interaction hit per user in labelled hits: user, last_local_ts."""
     return (
@@ -194,7 +203,9 @@ def _users(
         ).with_columns(pl.max_horizontal("last_local_ts", "_earlier").alias("last_local_ts"))
     schema = user_schema(config)
     counts = [c for c, t in schema.items() if t == pl.Int64()]
-    return users.with_columns(pl.col(counts).fill_null(0)).select(list(schema)).sort("user")
+    return _compact(
+        users.with_columns(pl.col(counts).fill_null(0)).select(list(schema)).sort("user")
+    )
 
 
 def day_summary(hits: pl.DataFrame, *, day: dt.date, config: Config, window: bool) -> DaySummary:
@@ -229,10 +240,14 @@ def day_summary(hits: pl.DataFrame, *, day: dt.date, config: Config, window: boo
         daily=_daily(day, sess),
         users=_users(labelled, named, earlier, config),
         anonymous=_anonymous(labelled),
-        pages=page_counts(named, known_users=everyone, per_user=True).sort("user", "page"),
-        agents=session_agents(named, known_users=everyone)
-        .with_columns(pl.col("user_agent").cast(pl.Utf8))
-        .sort("user", "user_agent"),
+        pages=_compact(
+            page_counts(named, known_users=everyone, per_user=True).sort("user", "page")
+        ),
+        agents=_compact(
+            session_agents(named, known_users=everyone)
+            .with_columns(pl.col("user_agent").cast(pl.Utf8))
+            .sort("user", "user_agent")
+        ),
     )
 
 

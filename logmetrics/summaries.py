@@ -83,6 +83,11 @@ PRESENTATION = frozenset({"log_format", "matrices", "programme", "application", 
 #: a task's frames stay that size whatever the month's (measured: it cut a 5M-hit month's
 #: peak by ~20 MB, to ~235 MB max RSS; a 1M-hit month's is ~170 MB).
 GROUP_BYTES = 1 << 20
+#: Whole day summaries read at once: their rows of five kinds are one wide frame (four at a
+#: time, a month's take 25 MB less at their peak than all at once, and no longer). Of older
+#: days only the user and day rows' few columns are read, a month of files at a time.
+WHOLE_DAYS = 4
+HISTORY_DAYS = 32
 #: Store dates read beyond a day: a hit's local date is at most two days from its store date
 #: whatever the two zones (UTC offsets span 26 hours).
 SLACK = dt.timedelta(days=2)
@@ -341,9 +346,11 @@ def plan_day(
     config: Config,
     stored: set[str],
     window: bool,
+    settings: str | None = None,
 ) -> DayPlan:
-    """Read the day's summary if one for these parts and settings is kept, else make it."""
-    settings = settings_key(config)
+    """Read the day's summary if one for these parts and settings is kept, else make it.
+    ``settings``: ``settings_key(config)``, if the caller has it."""
+    settings = settings or settings_key(config)
     name = summary_name(parts_key(parts, window=window), settings, window=window)
     if name in stored:
         return DayPlan(day, read=summary_key(day, name))
@@ -397,8 +404,13 @@ def _read(
     kinds, columns = (
         (None, None) if whole else ((_DAY, _USER), ["hits", "shifts", *_history_columns(config)])
     )
+    step = WHOLE_DAYS if whole else HISTORY_DAYS
     try:
-        return read_summaries(wh, keys, config, kinds=kinds, columns=columns), []
+        batches = [
+            read_summaries(wh, keys[i : i + step], config, kinds=kinds, columns=columns)
+            for i in range(0, len(keys), step)
+        ]
+        return pl.concat(batches), []
     except (OSError, pl.exceptions.PolarsError):
         pass  # one by one, to find the ones that fail
     frames, redo = [], []
@@ -499,17 +511,15 @@ def _pass(
     full: tuple[dt.date, dt.date],
 ) -> Days:
     """Every day of ``days`` (date -> the parts to read it from) and the ``pruned`` ones."""
+    kw: dict[str, Any] = {"config": config, "window": window, "settings": settings_key(config)}
     plans = [
-        plan_day(wh, day, parts, config=config, stored=stored.get(day, set()), window=window)
-        for day, parts in days.items()
+        plan_day(wh, day, parts, stored=stored.get(day, set()), **kw) for day, parts in days.items()
     ]
 
     def redo(plan: DayPlan) -> DayTask | None:
         if plan.day not in days or plan.read == pruned_key(plan.day):
             return None
-        return plan_day(
-            wh, plan.day, days[plan.day], config=config, stored=set(), window=window
-        ).task
+        return plan_day(wh, plan.day, days[plan.day], stored=set(), **kw).task
 
     return gather(ex, wh, pruned + plans, config=config, full=full, redo=redo)
 
