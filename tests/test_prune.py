@@ -236,9 +236,10 @@ KILLS = 6
 KILL_POINTS = ("copy:0", "copy:30", "commit", "delete:0", "delete:25", "delete:100")
 
 _LAUNCHER = """
-import datetime, os, signal, sys
-import logmetrics.prune as pr
+import datetime, importlib, os, signal, sys, traceback
 from logmetrics.storage import LocalStorage
+
+pr = importlib.import_module("logmetrics.prune")  # the module: the package's prune is the function
 
 
 def die():
@@ -284,8 +285,10 @@ for line in sys.stdin:
             if point:
                 arm(point)
             pr.prune(warehouse=store, before="2022-03", today=datetime.date(2022, 4, 10))
-        finally:
-            os._exit(0)
+        except BaseException:
+            traceback.print_exc()
+            os._exit(1)
+        os._exit(0)
     print(pid, flush=True)
     _, status = os.waitpid(pid, 0)
     print(status, flush=True)
@@ -320,7 +323,9 @@ def _run(
         with contextlib.suppress(ProcessLookupError):
             os.kill(pid, signal.SIGKILL)
     status = int(launcher.stdout.readline())
-    return os.WIFSIGNALED(status) and os.WTERMSIG(status) == signal.SIGKILL
+    killed = os.WIFSIGNALED(status) and os.WTERMSIG(status) == signal.SIGKILL
+    assert killed or os.waitstatus_to_exitcode(status) == 0, f"prune failed: {status}"
+    return killed
 
 
 def _days_store(d: Path) -> Path:
