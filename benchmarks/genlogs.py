@@ -2,7 +2,7 @@
 
 A benchmark on toy lines measures the wrong thing: real logs mix pages with their assets, events,
 bots, IPv6 clients, query strings, authenticated and anonymous users and a few broken lines. This
-module writes such a month (March 2022, ``-0500``) in nginx ``combined`` format, the same bytes
+module writes such a month (March 2022 unless ``--month`` says another, ``-0500``) in nginx ``combined`` format, the same bytes
 for the same seed and line count, plus its gzip copy and a ``meta.json`` with the counts the
 tests and the benchmark check against; ``traffic`` knows the site (pages, bots, the accounts
 and their allies table) and plans the visits this module spreads over the month's hours.
@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import calendar
+import contextlib
 import datetime as dt
 import gzip
 import hashlib
@@ -55,12 +56,12 @@ ERROR_LINES = (
 )
 
 
-def _hour_counts(n_lines: int) -> list[int]:
+def _hour_counts(n_lines: int, year: int = YEAR, month: int = MONTH) -> list[int]:
     """Lines per hour of the month, summing to exactly ``n_lines`` (largest remainder)."""
-    days = calendar.monthrange(YEAR, MONTH)[1]
+    days = calendar.monthrange(year, month)[1]
     weights = []
     for d in range(days):
-        weekend = dt.date(YEAR, MONTH, d + 1).weekday() >= 5
+        weekend = dt.date(year, month, d + 1).weekday() >= 5
         for h in range(24):
             weights.append(HOUR_WEIGHTS[h] * (WEEKEND_FACTOR if weekend else 1.0))
     total = sum(weights)
@@ -90,12 +91,20 @@ def _malformed(rng: random.Random, line: str, d: int, h: int, m: int, s: int, n:
 
 
 def generate(
-    path: Path, n_lines: int, seed: int = DEFAULT_SEED, gz_path: Path | None = None
+    path: Path | None,
+    n_lines: int,
+    seed: int = DEFAULT_SEED,
+    gz_path: Path | None = None,
+    *,
+    month: str = MONTH_TEXT,
 ) -> dict:
-    """Write ``n_lines`` lines to ``path`` (and a gzip copy); return the counts as a dict."""
+    """Write ``n_lines`` lines of ``month`` (``YYYY-MM``) to ``path`` and a gzip copy to
+    ``gz_path`` (either may be None); return the counts as a dict. The traffic is the seed's
+    whatever the month: only the timestamps differ."""
+    year, mon = (int(x) for x in month.split("-"))
     rng = random.Random(seed)
     planner = traffic.Planner(random.Random(seed + 1), traffic.build_accounts(seed))
-    counts = _hour_counts(n_lines)
+    counts = _hour_counts(n_lines, year, mon)
     seconds = sum(1 for c in counts if c) * 3600
     # Concurrent visitors: enough that a visitor's consecutive groups are ~45 s apart by day.
     pool_size = max(4, min(400, round(18 * n_lines / max(seconds, 1))))
@@ -116,13 +125,14 @@ def generate(
     group: traffic.Group = []
     buf: list[str] = []
     try:
-        with path.open("wb") as out:
+        with path.open("wb") if path else contextlib.nullcontext(None) as out:
 
             def flush() -> None:
                 nonlocal size
                 data = "".join(buf).encode("utf-8", "surrogateescape")
                 buf.clear()
-                out.write(data)
+                if out:
+                    out.write(data)
                 sha.update(data)
                 size += len(data)
                 if gz:
@@ -132,7 +142,7 @@ def generate(
                 if not count:
                     continue
                 day, hh = divmod(hour, 24)
-                prefix = f"[{day + 1:02d}/{calendar.month_abbr[MONTH]}/{YEAR}:{hh:02d}:"
+                prefix = f"[{day + 1:02d}/{calendar.month_abbr[mon]}/{year}:{hh:02d}:"
                 last_sec = -1
                 stamp = ""
                 for j in range(count):
@@ -188,7 +198,7 @@ def generate(
         "lines": n_lines,
         "bytes": size,
         "sha256": sha.hexdigest(),
-        "month": MONTH_TEXT,
+        "month": month,
         "malformed": malformed,
         "valid": n_lines - malformed,
         "kinds": dict(sorted(kinds.items())),
@@ -196,7 +206,7 @@ def generate(
         "with_query": with_query,
         "authenticated": authenticated,
         "pool_size": pool_size,
-        "file": path.name,
+        "file": path.name if path else None,
         "gz_file": gz_path.name if gz_path else None,
         "gz_bytes": gz_path.stat().st_size if gz_path else None,
     }
@@ -215,15 +225,17 @@ def ensure_logs(
     seed: int = DEFAULT_SEED,
     *,
     verbose: bool = True,
-    need_plain: bool = True,
+    month: str = MONTH_TEXT,
+    plain: bool = True,
 ) -> tuple[Path, Path, dict]:
-    """Generate once per (seed, lines, generator version); later calls reuse the files.
+    """Generate once per (seed, lines, month, generator version); later calls reuse the files.
 
-    With ``need_plain=False`` a cached gzip copy is enough (the plain file may have been
-    deleted to save disk: ``restore_plain`` brings it back from the gzip copy).
+    With ``plain=False`` the gzip copy alone is written (or, cached, enough): the plain path
+    returned may not exist (``restore_plain`` brings it back from the gzip copy).
     """
+    need_plain = plain
     workdir.mkdir(parents=True, exist_ok=True)
-    stem = f"access-{MONTH_TEXT}-{n_lines}-s{seed}"
+    stem = f"access-{month}-{n_lines}-s{seed}"
     plain, gz_path, meta_path = (
         workdir / f"{stem}.log",
         workdir / f"{stem}.log.gz",
@@ -240,13 +252,13 @@ def ensure_logs(
             return plain, gz_path, meta
     if verbose:
         print(
-            f"generating {n_lines:,} lines (seed {seed}) into {plain} …",
+            f"generating {n_lines:,} lines (seed {seed}) into {plain if need_plain else gz_path} …",
             file=sys.stderr,
             flush=True,
         )
     t0 = time.perf_counter()
     meta_path.unlink(missing_ok=True)  # written last: its presence means the files are complete
-    meta = generate(plain, n_lines, seed, gz_path)
+    meta = generate(plain if need_plain else None, n_lines, seed, gz_path, month=month)
     meta["generate_seconds"] = round(time.perf_counter() - t0, 2)
     meta["source_digest"] = source_digest()
     meta_path.write_text(json.dumps(meta, indent=2) + "\n")
@@ -279,8 +291,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--lines", type=int, default=1_000_000)
     p.add_argument("--seed", type=int, default=DEFAULT_SEED)
     p.add_argument("--out", type=Path, default=Path(__file__).resolve().parent / "work")
+    p.add_argument("--month", default=MONTH_TEXT, help="the month to generate (YYYY-MM)")
+    p.add_argument("--gzip-only", action="store_true", help="write the gzip file alone")
     args = p.parse_args(argv)
-    plain, gz_path, meta = ensure_logs(args.out, args.lines, args.seed)
+    plain, gz_path, meta = ensure_logs(
+        args.out, args.lines, args.seed, month=args.month, plain=not args.gzip_only
+    )
     allies = args.out / f"aliados-s{args.seed}.csv"
     n = traffic.write_allies(allies, args.seed)
     print(json.dumps({**meta, "allies": str(allies), "accounts": n}, indent=2))

@@ -24,7 +24,7 @@ from typing import Any
 if __name__ == "__main__":  # run as a script: import the package, not its modules one by one
     sys.path[0] = str(Path(__file__).resolve().parent.parent)
 
-from benchmarks import genlogs  # noqa: E402
+from benchmarks import genlogs, history, runs  # noqa: E402
 from benchmarks.measure import MB, code_digest, machine  # noqa: E402
 from benchmarks.profiling import profile  # noqa: E402
 from benchmarks.render import render  # noqa: E402
@@ -52,6 +52,12 @@ def _args(argv: list[str]) -> argparse.Namespace:
         "--gzip-only",
         action="store_true",
         help="keep the logs gzip-only on disk: plain copies are restored for the run, then deleted",
+    )
+    p.add_argument(
+        "--twelve-months",
+        action="store_true",
+        help="also measure the report's last-12-months section on a store of 12 months of "
+        "--small-lines each (history.py; ~15 min more at 1M)",
     )
     p.add_argument("--workdir", type=Path, default=HERE / "work", help="(benchmarks/work)")
     args = p.parse_args(argv)
@@ -107,6 +113,8 @@ def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     args = _args(argv)
     bench = Bench(args)
+    if args.twelve_months:
+        runs.TWELVE_MONTHS = history.bench_step
     info = machine()
     started = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
     bench.log(f"machine: {info.get('cpu')}, {info.get('cores')} cores, {info.get('ram_gb')} GB")

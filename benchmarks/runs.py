@@ -115,7 +115,7 @@ class Bench:
         """The generated month of ``n_lines`` lines, its plain copy restored if kept gzip-only."""
         gzip_only = self.args.gzip_only
         plain, gz, meta = genlogs.ensure_logs(
-            self.work, n_lines, self.args.seed, need_plain=not gzip_only
+            self.work, n_lines, self.args.seed, plain=not gzip_only
         )
         if not plain.exists():
             self.log(f"restoring {plain.name} from its gzip copy for the plain runs …")

@@ -2,7 +2,7 @@
 
 The public API mirrors the command line: ``ingest`` logs into a Parquet store, ``build_report``
 for a month (matrices as pandas DataFrames via ``MatrixTable.to_pandas()``), ``write_report``
-to HTML, XLSX and CSV, or ``report_month`` for both steps.
+to HTML, XLSX and CSV, or ``report_month`` for both steps; ``prune`` deletes old raw data.
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ from .api import report_month
 from .config import Config, load_config
 from .errors import LogmetricsError
 from .ingest import ingest
+from .prune import prune
 from .render import write_report
 from .report import build_report
 
@@ -22,6 +23,7 @@ __all__ = [
     "build_report",
     "ingest",
     "load_config",
+    "prune",
     "report_month",
     "write_report",
     "__version__",

@@ -96,6 +96,26 @@ def _parser() -> argparse.ArgumentParser:
                      "early or miss a day), flagged as partial; refused otherwise (exit 10)")  # fmt: skip
     _store_commands(sub)
 
+    pr = sub.add_parser(
+        "prune",
+        help="delete old hits and rejected lines, keep what reports need",
+        description="Delete the hits and rejected lines dated before a month (client IPs and "
+        "user agents are personal data), keeping each day's summary: later reports still show "
+        "last connections, the previous month's comparison and the last 12 months, the same "
+        "as before. The summaries are those of --config (the default configuration without "
+        "it): pruned months keep the interpretation they had when pruned. A pruned month can "
+        "no longer be reported; an ingest skips lines dated in it.",
+    )
+    pr.add_argument("--before", required=True, metavar="YYYY-MM",
+                    help="prune every day before this month (at most the current month)")  # fmt: skip
+    pr.add_argument("--warehouse", default="warehouse", metavar="DIR",
+                    help="the Parquet store: a directory, or an object-store URL like "
+                    "s3://bucket/prefix (default: ./warehouse)")  # fmt: skip
+    pr.add_argument("--config", metavar="FILE",
+                    help="TOML configuration the kept summaries interpret hits with "
+                    "(default: the defaults)")  # fmt: skip
+    pr.add_argument("--json", action="store_true", help="print the summary as JSON")
+
     demo = sub.add_parser(
         "demo",
         help="ingest the shipped sample month and render its report",
@@ -254,6 +274,17 @@ def _cmd_report(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_prune(args: argparse.Namespace) -> int:
+    from .prune import prune
+
+    summary = prune(warehouse=args.warehouse, before=args.before, config=_config(args.config))
+    if args.json:
+        print(json.dumps(summary.as_dict(), ensure_ascii=False, sort_keys=True))
+    else:
+        print(summary.line())
+    return 0
+
+
 def _cmd_demo(args: argparse.Namespace) -> int:
     from .demo import DEMO_MONTH, run_demo
 
@@ -307,6 +338,7 @@ def _cmd_rejects(args: argparse.Namespace) -> int:
 COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "ingest": _cmd_ingest,
     "report": _cmd_report,
+    "prune": _cmd_prune,
     "demo": _cmd_demo,
     "status": _cmd_status,
     "rejects": _cmd_rejects,

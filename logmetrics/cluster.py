@@ -1,7 +1,8 @@
 """Running the task functions on a Dask cluster (``--scheduler tcp://HOST:8786``).
 
 The cluster runs the same top-level task functions as local processes: ``ingest.run_chunk``
-per file chunk, ``report.report_day`` per local day. The client keeps every decision that needs
+per file chunk, ``summaries.summarize_day`` per local day (whose summary the worker keeps in
+the warehouse). The client keeps every decision that needs
 the whole picture: it reads and chunks the logs, commits the manifest in order once a chunk's
 parts are written (so the manifest stays consistent whatever the workers do), and does the
 report's final aggregation.

@@ -19,7 +19,9 @@ c. a log family (a directory and a file name without rotation suffixes: ``access
 The facts come from the store, cheaply: the ``ts`` and ``source`` columns of the month's and
 the previous month's hits, read one store date at a time and reduced to each source's first
 and last line and lines per local day, and the rejected lines per date; the month before is
-only listed (its parts' sources), never read. The report's per-day tasks are not used: they
+only listed (its parts' sources), never read. Days that ``prune`` deleted keep these facts in
+``summaries/pruned-lines.parquet`` (``keep_pruned_lines``), so a month after them is checked,
+and compared, as before the prune. The report's per-day tasks are not used: they
 cover the two months but not the rejected lines, the sources' own spans, nor the month before,
 and this check runs before them, so a partial month is refused before the month is counted.
 """
@@ -28,6 +30,7 @@ from __future__ import annotations
 
 import calendar
 import datetime as dt
+import io
 import logging
 import re
 from collections.abc import Iterable
@@ -38,7 +41,7 @@ import polars as pl
 
 from .classify import local_times
 from .config import Config
-from .layout import HITS, REJECTS, Part
+from .layout import HITS, PRUNED_LINES, REJECTS, Part
 from .manifest import Manifest
 from .model import Gap, LogCoverage, LogFamily
 from .warehouse import Warehouse
@@ -94,28 +97,85 @@ class _Lines:
 
 def _read_lines(wh: Warehouse, man: Manifest, start: dt.date, end: dt.date, tz: str) -> _Lines:
     """The hits' first and last line and lines per source and local date in [start, end], read
-    one store date at a time (two columns: a day's memory at most), and the rejects per date."""
+    one store date at a time (two columns: a day's memory at most), and the rejects per date;
+    pruned days' from what ``keep_pruned_lines`` kept."""
     by_date: dict[dt.date, list[Part]] = {}
     for part in wh.parts(HITS, start=start - _SLACK, end=end + _SLACK, manifest=man):
         by_date.setdefault(part.date, []).append(part)
-    frames = []
-    for parts in by_date.values():
-        hits = wh.scan(parts, ["ts", "source"]).collect()
-        local = local_times(hits.get_column("ts"), tz)
-        frames.append(
-            hits.with_columns(local.alias("local"), local.dt.date().alias("day"))
-            .filter(pl.col("day").is_between(start, end))
-            .group_by("source", "day")
-            .agg(
-                pl.col("local").min().alias("first"),
-                pl.col("local").max().alias("last"),
-                pl.len().cast(pl.Int64).alias("lines"),
-            )
-        )
-    spans = pl.concat([pl.DataFrame(schema=_SPANS), *frames])
+    frames = [_spans(wh.scan(parts, ["ts", "source"]).collect(), start, end, tz)
+              for parts in by_date.values()]  # fmt: skip
     rejects = wh.parts(REJECTS, start=start, end=end, manifest=man)
     counted = wh.scan(rejects, ["date"], kind=REJECTS).group_by("date").len().collect()
-    return _Lines(spans, {d: int(n) for d, n in counted.iter_rows()})
+    rejected = {d: int(n) for d, n in counted.iter_rows()}
+    cutoff = man.pruned_date
+    if cutoff is not None and start < cutoff:
+        kept = _kept_lines(wh, start, min(end, cutoff - dt.timedelta(days=1)))
+        frames.append(kept.filter(pl.col("source").is_not_null()).select(list(_SPANS)))
+        rows = kept.filter(pl.col("source").is_null()).select("day", "lines").iter_rows()
+        rejected.update({d: int(n) for d, n in rows})
+    spans = pl.concat([pl.DataFrame(schema=_SPANS), *frames])
+    return _Lines(spans, rejected)
+
+
+def _spans(hits: pl.DataFrame, start: dt.date, end: dt.date, tz: str) -> pl.DataFrame:
+    """Hits (``ts``, ``source``) as first and last line and lines per source and local day."""
+    local = local_times(hits.get_column("ts"), tz)
+    return (
+        hits.with_columns(local.alias("local"), local.dt.date().alias("day"))
+        .filter(pl.col("day").is_between(start, end))
+        .group_by("source", "day")
+        .agg(
+            pl.col("local").min().alias("first"),
+            pl.col("local").max().alias("last"),
+            pl.len().cast(pl.Int64).alias("lines"),
+        )
+    )
+
+
+def _kept_lines(wh: Warehouse, start: dt.date, end: dt.date) -> pl.DataFrame:
+    """The kept lines of pruned days in [start, end]: ``_SPANS`` rows, and per day a row with
+    a null source whose ``lines`` are the day's rejected lines."""
+    data = wh.storage.read(PRUNED_LINES)
+    if data is None:
+        return pl.DataFrame(schema=_SPANS)
+    return pl.read_parquet(data).filter(pl.col("day").is_between(start, end))
+
+
+def keep_pruned_lines(wh: Warehouse, man: Manifest, *, before: dt.date, tz: str) -> None:
+    """Before ``prune`` deletes the days before ``before``, keep their lines per source and day
+    and their rejected lines per day (what the coverage check reads), with what an earlier
+    prune kept; written atomically, and read only for days the manifest says are pruned, so a
+    prune killed before its commit leaves nothing that counts."""
+    done = man.pruned_date
+    dates = [p.date for kind in (HITS, REJECTS) for p in wh.parts(kind, end=before, manifest=man)]
+    first = min(dates, default=None)
+    frames = [_kept_lines(wh, dt.date.min, done - dt.timedelta(days=1))] if done else []
+    if first is not None:
+        start = max(first - _SLACK, done or dt.date.min)
+        lines = _read_lines(wh, man, start, before - dt.timedelta(days=1), tz)
+        rejected = pl.DataFrame(
+            {"day": list(lines.rejected), "lines": list(lines.rejected.values())},
+            schema={"day": pl.Date(), "lines": pl.Int64()},
+        )
+        frames += [lines.spans, rejected]
+    if not frames:
+        return
+    kept = pl.concat(frames, how="diagonal_relaxed").select(list(_SPANS)).sort("day", "source")
+    buf = io.BytesIO()
+    kept.write_parquet(buf, compression="zstd")
+    wh.storage.write(PRUNED_LINES, buf.getvalue())
+
+
+def _older_families(
+    wh: Warehouse, man: Manifest, older: _Month, paths: dict[str, str]
+) -> set[str]:
+    """The log families of a month only listed (its parts' sources, or its kept lines')."""
+    sources = {p.key[0] for p in wh.parts(HITS, start=older.start, end=older.end, manifest=man)}
+    cutoff = man.pruned_date
+    if cutoff is not None and older.start < cutoff:
+        kept = _kept_lines(wh, older.start, older.end).get_column("source").drop_nulls()
+        sources.update(kept.to_list())
+    return {log_family(paths.get(sid, sid)) for sid in sources}
 
 
 def local_stamp(stamp: str, tz: dt.tzinfo) -> dt.datetime | None:
@@ -297,8 +357,7 @@ def month_coverage(
     tz = config.timezone
     paths = {sid: state.path for sid, state in man.sources.items()}
     lines = _read_lines(warehouse, man, prev.start, this.end, tz)
-    listed = warehouse.parts(HITS, start=older.start, end=older.end, manifest=man)
-    older_families = {log_family(paths.get(p.key[0], p.key[0])) for p in listed}
+    older_families = _older_families(warehouse, man, older, paths)
     ended = last_ingest(man, config.tz)
     prev_cov = _coverage(prev, lines, paths=paths, before=older_families, last_ingest=ended)
     prev_families = {f.name for f in prev_cov.families}

@@ -159,6 +159,24 @@ class StaleIngestError(LogmetricsError):
         )
 
 
+class MonthPruned(NoDataError):
+    """The month's hits were deleted by ``logmetrics prune``: ``month`` is before ``before``,
+    the first day the warehouse still holds hits of."""
+
+    def __init__(self, warehouse: str, *, month: str, before: dt.date) -> None:
+        self.warehouse = warehouse
+        self.month = month
+        self.before = before
+        super().__init__(warehouse, month, before)
+
+    def __str__(self) -> str:
+        return (
+            f"{self.warehouse}: {self.month} was pruned (its hits are deleted; the warehouse "
+            f"holds hits from {self.before:%Y-%m} on); its figures live on in later months' "
+            "12-month view and last connections"
+        )
+
+
 class OutputError(LogmetricsError):
     """A report file could not be written (disk full, permissions)."""
 

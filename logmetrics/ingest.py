@@ -40,6 +40,9 @@ Decisions an operator can rely on:
   lines, for a new file shorter than that) are rejected, the run stops with IngestRefused naming
   the file and its first rejected lines; nothing of that file is committed, files committed
   before it stay. An append of fewer than 20 lines to a known source is never refused.
+- **Pruned days.** Lines dated before a prune's cutoff (``logmetrics prune``) are skipped and
+  counted (``lines_pruned``), not refused: a nightly ingest of a directory that still holds
+  old archives goes on (archives ingested before the prune are known and skipped anyway).
 - **Rebuild** (``rebuild=(start, end)``): re-parse the given files (e.g. after a log format
   change) and replace their hits and rejects dated in [start, end], atomically, leaving every
   other date untouched. Each file is matched to its source as usual but read from its start;
@@ -145,6 +148,8 @@ class ChunkTask:
     outside: bool = True
     #: shorten client addresses before writing (``[privacy] anonymize_ip``)
     anonymize_ip: bool = False
+    #: hits and rejects dated before this day (pruned: ``Manifest.pruned_before``) are skipped
+    keep_from: dt.date | None = None
 
 
 @dataclass(frozen=True)
@@ -160,6 +165,8 @@ class ChunkResult:
     rejects: int
     dates: tuple[str, ...]
     sample_rejects: tuple[tuple[int, str, str], ...]
+    #: lines skipped for being dated before the pruned cutoff (``ChunkTask.keep_from``)
+    pruned: int = 0
 
 
 @functools.lru_cache(maxsize=16)
@@ -267,13 +274,20 @@ def _parse_chunk(task: ChunkTask) -> parse.ParsedChunk:
 def _write_chunk(task: ChunkTask, parsed: parse.ParsedChunk) -> ChunkResult:
     """The second half: write the parts and say what was written."""
     hits, rejects = parsed.hits, parsed.rejects
+    pruned = 0
+    if task.keep_from is not None:
+        kept = (f.filter(pl.col("date") >= task.keep_from) for f in (hits, rejects))
+        kept_hits, kept_rejects = kept
+        pruned = hits.height + rejects.height - kept_hits.height - kept_rejects.height
+    else:
+        kept_hits, kept_rejects = hits, rejects
     n_hits, n_rejects, dates = wh.write_chunk_parts(
         task.warehouse,
         source=task.source,
         start=task.start,
         end=task.end,
-        hits=hits,
-        rejects=rejects,
+        hits=kept_hits,
+        rejects=kept_rejects,
         staging=task.staging,
         window=task.window,
         outside=task.outside,
@@ -284,7 +298,7 @@ def _write_chunk(task: ChunkTask, parsed: parse.ParsedChunk) -> ChunkResult:
     )
     return ChunkResult(
         task.source, task.start, task.end, hits.height, rejects.height,
-        n_hits, n_rejects, tuple(dates), sample,
+        n_hits, n_rejects, tuple(dates), sample, pruned,
     )  # fmt: skip
 
 
@@ -403,6 +417,7 @@ def ingest(
                 chunk_bytes=chunk_bytes, spec=spec, final=final, commit_interval=commit_interval,
                 anonymize_ip=config.anonymize_ip, window=rebuild,
                 staging=new_staging(storage) if rebuild else None,
+                keep_from=manifest.pruned_date,
             )  # fmt: skip
             run = Run(
                 storage, manifest, settings, _submitter(ex, storage, settings, config.timezone),
@@ -414,6 +429,11 @@ def ingest(
             early.shutdown(wait=True, cancel_futures=True)
     summary.tally()
     summary.seconds = time.monotonic() - t0
+    if summary.lines_pruned:
+        log.warning(
+            "%s: %d line(s) dated before %s were skipped: those days are pruned",
+            storage.url, summary.lines_pruned, manifest.pruned_before,
+        )  # fmt: skip
     log.info("%s", summary.line())
     return summary
 
@@ -491,6 +511,7 @@ def _submitter(
             window=window,
             outside=window is None or chunk.start >= job.plan.old_offset,
             anonymize_ip=settings.anonymize_ip,
+            keep_from=settings.keep_from,
         )
         return ex.submit(run_chunk, task)
 

@@ -93,6 +93,8 @@ class IngestSummary:
     files_unreadable: int = 0
     lines_ingested: int = 0
     lines_rejected: int = 0
+    #: lines dated before the pruned cutoff, skipped
+    lines_pruned: int = 0
     bytes_read: int = 0
     seconds: float = 0.0
     partitions: list[str] = field(default_factory=list)
@@ -136,6 +138,8 @@ class IngestSummary:
             named = ", ".join(f"{rep.path} ({rep.reason})" for rep in waiting[:WAITING_NAMED])
             more = len(waiting) - WAITING_NAMED
             text += f"; waiting: {named}" + (f" and {more} more" if more > 0 else "")
+        if self.lines_pruned:
+            text += f"; {self.lines_pruned:,} dated in pruned months skipped"
         return text
 
     def record(self) -> dict[str, Any]:
@@ -264,6 +268,8 @@ class Settings:
     #: a rebuild's date window and staging area
     window: tuple[dt.date, dt.date] | None = None
     staging: str | None = None
+    #: lines dated before this day are skipped (the days before it are pruned)
+    keep_from: dt.date | None = None
 
 
 @dataclass
@@ -503,6 +509,7 @@ def _record(run: Run, job: Job, pending: Pending) -> None:
     rep.rejects += res.rejects
     summary.lines_ingested += res.hits
     summary.lines_rejected += res.rejects
+    summary.lines_pruned += res.pruned
     summary.bytes_read += res.end - res.start
     run.partitions.update(res.dates)
 
@@ -516,10 +523,7 @@ def save(run: Run, *, force: bool = False) -> None:
     if force or now - run.last_save >= run.settings.commit_interval:
         # a source whose first chunk is still pending has nothing to record yet
         live = {k: v for k, v in run.manifest.sources.items() if v.ranges}
-        save_manifest(
-            run.storage,
-            Manifest(live, run.manifest.pending_swap, last_ingest=run.manifest.last_ingest),
-        )
+        save_manifest(run.storage, dataclasses.replace(run.manifest, sources=live))
         run.last_save = now
 
 

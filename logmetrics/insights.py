@@ -51,18 +51,23 @@ def _normal_users(users: set[str] | pl.Series | Iterable[str]) -> list[str]:
 
 
 def page_counts(
-    sessionized: pl.DataFrame, *, known_users: Iterable[str], groups: PageGroups
+    sessionized: pl.DataFrame,
+    *,
+    known_users: Iterable[str],
+    groups: PageGroups,
+    per_user: bool = False,
 ) -> pl.DataFrame:
     """Per page group of allies' page views (``PAGE_SCHEMA``): ``page`` (the group), the
     ``PAGE_COUNTS``, which add up over days (a session never crosses midnight), and
-    ``paths``, the distinct pages gathered, which unite (``add_page_counts``)."""
+    ``paths``, the distinct pages gathered, which unite (``add_page_counts``). ``per_user``:
+    per ``user`` and group, which add up over users too (a session belongs to one user)."""
     known = _normal_users(known_users)
     frame = sessionized.filter(pl.col("user").is_in(known) & pl.col("is_pageview"))
     named = groups.groups(frame.get_column("page").unique().to_list())
     frame = frame.with_columns(
         pl.col("page").replace_strict(named, return_dtype=pl.Utf8).alias("group")
     )
-    counts = frame.group_by("group").agg(
+    counts = frame.group_by(["user", "group"] if per_user else "group").agg(
         pl.len().cast(pl.Int64).alias("pageviews"),
         pl.col("session").n_unique().cast(pl.Int64).alias("unique_pageviews"),
         pl.col("time_on_page_us").fill_null(0).sum().cast(pl.Int64).alias("time_on_page_us"),
@@ -74,7 +79,8 @@ def page_counts(
         .alias("bounces"),
         pl.col("page").unique().alias("paths"),
     )
-    return counts.rename({"group": "page"}).select(list(PAGE_SCHEMA))
+    head = ["user"] if per_user else []
+    return counts.rename({"group": "page"}).select(head + list(PAGE_SCHEMA))
 
 
 def add_page_counts(acc: pl.DataFrame, new: pl.DataFrame) -> pl.DataFrame:

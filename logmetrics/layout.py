@@ -5,6 +5,8 @@ Layout (docs/design.md)::
     WAREHOUSE/
       hits/date=YYYY-MM-DD/part-<source>-<start>-<end>.parquet     # local date of the hit
       rejects/date=YYYY-MM-DD/part-<source>-<start>-<end>.parquet  # dated by the line's text
+      summaries/date=YYYY-MM-DD/summary-<parts>-<settings>-<mode>.parquet  # derived, see summaries
+      summaries/date=YYYY-MM-DD/pruned.parquet                     # what a pruned day keeps
       manifest.json                                                # committed after the data
       .lock                                                        # held by a running ingest
       .staging/<run>/                                              # a rebuild being prepared
@@ -31,8 +33,14 @@ from .storage import Storage, open_storage
 HITS = "hits"
 REJECTS = "rejects"
 STAGING = ".staging"
+SUMMARIES = "summaries"
+#: What a pruned day keeps: its summary, under this name whatever made it.
+PRUNED = "pruned.parquet"
+#: The pruned days' log lines per source and day, which the coverage check reads (coverage.py)
+PRUNED_LINES = f"{SUMMARIES}/pruned-lines.parquet"
 
 _PART = re.compile(r"^part-([0-9a-f]+)-(\d+)-(\d+)\.parquet$")
+_SUMMARY = re.compile(r"^summary-([0-9a-f]{16})-([0-9a-f]{16})-(plain|window)\.parquet$")
 _DATE_DIR = re.compile(r"^date=(\d{4}-\d{2}-\d{2})$")
 
 
@@ -68,6 +76,42 @@ def require_rename(storage: Storage) -> None:
             "(it swaps partitions by renames); rebuild into a local warehouse and copy it to a "
             "new prefix"
         )
+
+
+# --- day summaries (summaries.py makes and reads them) -----------------------------------------
+
+
+def summary_name(parts: str, settings: str, *, window: bool) -> str:
+    """A summary's file name: the hashes of the parts and settings it was made from, and
+    whether the day was read with its neighbours (``window``)."""
+    return f"summary-{parts}-{settings}-{'window' if window else 'plain'}.parquet"
+
+
+def summary_key(day: dt.date, name: str) -> str:
+    """The key of a day's summary file inside the warehouse."""
+    return f"{SUMMARIES}/date={day.isoformat()}/{name}"
+
+
+def pruned_key(day: dt.date) -> str:
+    """The key of what a pruned day keeps."""
+    return summary_key(day, PRUNED)
+
+
+def stored_summaries(storage: Storage) -> dict[dt.date, set[str]]:
+    """The summary files the warehouse holds: date -> file names."""
+    out: dict[dt.date, set[str]] = {}
+    for key in storage.list(SUMMARIES):
+        directory, _, name = key[len(SUMMARIES) + 1 :].partition("/")
+        m = _DATE_DIR.match(directory)
+        if m and (name == PRUNED or _SUMMARY.match(name)):
+            out.setdefault(dt.date.fromisoformat(m.group(1)), set()).add(name)
+    return out
+
+
+def same_kind(name: str, settings: str, *, window: bool) -> bool:
+    """Whether a summary file was made with these settings in this mode (for any parts)."""
+    m = _SUMMARY.match(name)
+    return m is not None and m.group(2) == settings and (m.group(3) == "window") == window
 
 
 # --- committed parts --------------------------------------------------------------------------
@@ -123,11 +167,16 @@ def committed_parts(
     start: dt.date | None = None,
     end: dt.date | None = None,
 ) -> list[Part]:
-    """The parts of ``kind`` the manifest lists, with dates in [start, end], in date order."""
+    """The parts of ``kind`` the manifest lists, with dates in [start, end], in date order;
+    none of a pruned day (before ``Manifest.pruned_before``: a prune's deletions may be
+    unfinished)."""
     committed = manifest.committed()
+    pruned = manifest.pruned_date
     out = []
     for day, files in sorted(_partitions(storage, kind, manifest).items()):
         if (start is not None and day < start) or (end is not None and day > end):
+            continue
+        if pruned is not None and day < pruned:
             continue
         for name, (key, size) in sorted(files.items()):
             pk = parse_part_name(name)
@@ -138,14 +187,22 @@ def committed_parts(
 
 __all__ = [
     "HITS",
+    "PRUNED",
+    "PRUNED_LINES",
     "REJECTS",
     "STAGING",
+    "SUMMARIES",
     "Part",
     "committed_parts",
     "parse_part_name",
     "part_name",
     "partition",
+    "pruned_key",
     "require_rename",
+    "same_kind",
     "stored_parts",
+    "stored_summaries",
+    "summary_key",
+    "summary_name",
     "warehouse_storage",
 ]

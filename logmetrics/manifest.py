@@ -4,7 +4,8 @@
 atomically (``Storage.write``) only after the parts it lists are durable, so readers, which
 see only listed parts, never see a crashed run's leftovers; the next ingest deletes those under
 the lock (``recovery.recover``). A ``pending_swap`` record is a rebuild committed but not yet
-swapped into place (see ``recovery``).
+swapped into place (see ``recovery``). ``pruned_before`` (an ISO date) says the days before it
+were pruned: readers ignore their hits and rejects and use their kept summaries (``prune``).
 
 The lock (``.lock``) keeps a second ingest out: it waits ``timeout`` seconds (default 10) and
 then raises WarehouseLocked, naming the holder, with exit code 75 (EX_TEMPFAIL) so cron retries
@@ -78,19 +79,29 @@ class Manifest:
     #: the last ingest that ran to its end: when (``at``, UTC) and its summary's counts
     #: (``IngestSummary.record``), for ``logmetrics status``
     last_ingest: dict[str, Any] | None = None
+    #: the first day not pruned (ISO date): days before it have no hits or rejects left
+    pruned_before: str | None = None
 
     def committed(self) -> set[PartKey]:
         """The (source, start, end) of every committed part."""
         return {(s.id, r[0], r[1]) for s in self.sources.values() for r in s.ranges}
 
+    @property
+    def pruned_date(self) -> dt.date | None:
+        """``pruned_before`` as a date (None: nothing was pruned)."""
+        return dt.date.fromisoformat(self.pruned_before) if self.pruned_before else None
+
     def to_json(self) -> dict[str, Any]:
-        return {
+        data = {
             "version": MANIFEST_VERSION,
             "updated_at": self.updated_at,
             "pending_swap": self.pending_swap,
             "last_ingest": self.last_ingest,
             "sources": {k: asdict(v) for k, v in sorted(self.sources.items())},
         }
+        if self.pruned_before is not None:
+            data["pruned_before"] = self.pruned_before
+        return data
 
 
 def load_manifest(storage: Storage) -> Manifest:
@@ -106,8 +117,15 @@ def load_manifest(storage: Storage) -> Manifest:
                 f"{where}: manifest version {data.get('version')!r} is not {MANIFEST_VERSION}"
             )
         sources = {k: SourceState.from_json(v) for k, v in data["sources"].items()}
+        pruned = data.get("pruned_before")
+        if pruned is not None:
+            dt.date.fromisoformat(pruned)  # a ValueError: corrupt
         return Manifest(
-            sources, data.get("pending_swap"), data.get("updated_at", ""), data.get("last_ingest")
+            sources,
+            data.get("pending_swap"),
+            data.get("updated_at", ""),
+            data.get("last_ingest"),
+            pruned,
         )
     except (ValueError, KeyError, TypeError, AttributeError) as exc:
         raise WarehouseError(f"{where}: corrupt manifest ({exc})") from None

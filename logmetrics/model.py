@@ -193,6 +193,45 @@ class DeviceRow:
 
 
 @dataclass
+class HistoryRow:
+    """One ally over the last 12 months."""
+
+    #: ubigeo, region, provincia, distrito, entidad, tipo ("" when empty)
+    ally: dict[str, str]
+    #: the month's count of the history's event (ingresos) per month, oldest first; None for
+    #: a month the store holds no data of ("sin datos")
+    values: list[int | None]
+    #: months up to the reported one, counted backwards, without any interaction hit of the
+    #: ally (since the store's first month if it never had one)
+    idle_months: int
+
+
+@dataclass
+class HistoryTable:
+    """The allies of one matrix over the last 12 months, in the matrix's order."""
+
+    spec: MatrixSpec
+    rows: list[HistoryRow]
+    #: allies with an interaction hit, per month; None for a month without data
+    active: list[int | None]
+
+
+@dataclass
+class History:
+    """The last 12 months per ally ("Últimos 12 meses"), ending with the reported month."""
+
+    months: list[str]  # "YYYY-MM", oldest first
+    #: whether the store holds data of each month (else its values are None: "sin datos")
+    with_data: list[bool]
+    #: the first day the store holds data of (hits, or a pruned day's summary)
+    first_day: dt.date
+    #: the event the months count, and its Spanish label
+    event: str
+    label: str
+    tables: list[HistoryTable]
+
+
+@dataclass
 class MonthReport:
     """Everything a renderer needs for one month."""
 
@@ -210,6 +249,8 @@ class MonthReport:
     devices: list[DeviceRow] = field(default_factory=list)
     previous_totals: Totals | None = None  # the previous month, when the store has it
     logins_by_region: list[tuple[str, int]] = field(default_factory=list)
+    #: the last 12 months per ally; None when no event is named ``ingresos``
+    history: History | None = None
 
     def matrix(self, key: str) -> MatrixTable:
         for m in self.matrices:

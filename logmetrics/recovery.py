@@ -4,6 +4,12 @@ Recovery. Before doing anything else, an ingest finishes a committed swap and de
 manifest lists: parts of a crashed run (beyond a source's committed ranges), staging areas,
 and whatever the store's interrupted writes left (``Storage.tidy``: local temp files).
 
+Prune. A committed ``Manifest.pruned_before`` means the days before it are pruned: their hits
+and rejects parts, and their day summaries other than ``pruned.parquet``, are deleted
+(``finish_prune``), and so is a ``pruned.parquet`` of a later day (a prune killed before its
+commit). Readers ignore those days' parts meanwhile, so the store reads as pruned from the
+commit on.
+
 Rebuild swap. A rebuild prepares whole date partitions under ``.staging/<run>/``: its sources'
 new parts (written by the chunk tasks) plus the live parts of every other source on those dates
 (``Storage.copy``: hard links locally). It commits by writing the manifest with a
@@ -28,6 +34,7 @@ from collections.abc import Iterable
 from .errors import LogmetricsError, WarehouseError
 from .layout import (
     HITS,
+    PRUNED,
     REJECTS,
     STAGING,
     committed_parts,
@@ -36,6 +43,8 @@ from .layout import (
     partition,
     require_rename,
     stored_parts,
+    stored_summaries,
+    summary_key,
 )
 from .manifest import Manifest, PartKey, load_manifest, save_manifest
 from .storage import Storage
@@ -44,11 +53,13 @@ log = logging.getLogger(__name__)
 
 
 def recover(storage: Storage) -> Manifest:
-    """Under the lock: finish a committed swap, then delete everything no manifest lists."""
+    """Under the lock: finish a committed swap or prune, then delete everything no manifest
+    lists."""
     manifest = load_manifest(storage)
     removed = storage.tidy()  # temp files first: a partition to swap must hold nothing else
     if manifest.pending_swap:
         _finish_swap(storage, manifest)
+    removed += finish_prune(storage, manifest)
     committed = manifest.committed()
     doomed = [
         key
@@ -68,6 +79,31 @@ def recover(storage: Storage) -> Manifest:
             storage.url, removed, storage.entry,
         )  # fmt: skip
     return manifest
+
+
+def finish_prune(storage: Storage, manifest: Manifest) -> int:
+    """Delete what a committed prune leaves behind (see the module docstring); the number of
+    files deleted."""
+    cutoff = manifest.pruned_date
+    doomed = [
+        key
+        for day, names in stored_summaries(storage).items()
+        for name in names
+        if (cutoff is None or day >= cutoff) == (name == PRUNED)
+        for key in (summary_key(day, name),)
+    ]
+    if cutoff is not None:
+        doomed += [
+            key
+            for kind in (HITS, REJECTS)
+            for day, files in stored_parts(storage, kind).items()
+            if day < cutoff
+            for key, _ in files.values()
+        ]
+    storage.delete(doomed)
+    if doomed:
+        storage.tidy()
+    return len(doomed)
 
 
 def delete_parts(storage: Storage, keys: Iterable[PartKey], *, staging: str | None = None) -> None:
@@ -150,6 +186,14 @@ def _finish_swap(storage: Storage, manifest: Manifest) -> None:
             "cannot finish (it has no renames)"
         )
     staging = swap["staging"]
+    # the rebuilt dates' summaries: their parts keep their names, and maybe their sizes
+    stored = stored_summaries(storage)
+    storage.delete(
+        summary_key(day, name)
+        for day in map(dt.date.fromisoformat, swap.get(HITS, []))
+        for name in stored.get(day, ())
+        if name != PRUNED
+    )
     for kind in (HITS, REJECTS):
         cleared = set(swap.get("empty", {}).get(kind, []))
         for d in swap.get(kind, []):
@@ -167,4 +211,11 @@ def _finish_swap(storage: Storage, manifest: Manifest) -> None:
     log.info("%s: rebuild swap of %s completed", storage.url, staging)
 
 
-__all__ = ["delete_parts", "discard_staging", "new_staging", "recover", "stage_and_swap"]
+__all__ = [
+    "delete_parts",
+    "discard_staging",
+    "finish_prune",
+    "new_staging",
+    "recover",
+    "stage_and_swap",
+]

@@ -1,15 +1,16 @@
-"""Build one month's report: one task per local day, the days' counts added up, the allies joined.
+"""Build one month's report: every day's summary, the month's days added up, the allies joined.
 
 The result is a typed ``MonthReport`` (model.py); rendering it is ``render``'s job. The report
 depends only on the store's contents, the allies table and the configuration, so building it
 twice gives the same report (its date is the store's last ingest, or ``SOURCE_DATE_EPOCH``).
 
-Each local day of the month and of the previous month is one task (``report_day``): it reads
-that day's committed parts, labels and sessionizes them, and returns small additive counts
-(report_day.py), never its hits or sessions; older history is read in bounded spans
-(``report_history``) for the known users' last connections only. Tasks run inline, on any
-``concurrent.futures`` executor, or on a Dask cluster, and the client adds their counts up in
-any order: memory stays at a day's frames plus the counts, and every figure is the same.
+Every day of the store up to the month's end is one summary (``summaries``): kept in the
+warehouse, or made by a task that reads that day's committed parts, labels and sessionizes
+them and reduces them to small additive counts per user (report_day.py), never its hits or
+sessions. The month's and the previous month's days are added up for the matrices; every
+day's users give the known users' last connections and the last 12 months per ally
+(``history``). Tasks run inline, on any ``concurrent.futures`` executor, or on a Dask
+cluster: memory stays at a day's frames plus the counts, and every figure is the same.
 """
 
 from __future__ import annotations
@@ -20,21 +21,19 @@ import datetime as dt
 import logging
 import os
 import re
-from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import polars as pl
 
 from . import allies as allies_mod
-from .classify import HIT_COLUMNS, label_hits
 from .cluster import dask_executor, parse_address
 from .config import Config, normalize_user
 from .coverage import month_coverage, problems
-from .errors import ConfigError, NoDataError, PartialMonthError
+from .errors import ConfigError, MonthPruned, NoDataError, PartialMonthError
+from .history import month_history
 from .insights import device_mix, pages_table
-from .layout import Part
 from .metrics import rates, sum_components, zero_components
 from .model import (
     Coverage,
@@ -45,35 +44,11 @@ from .model import (
     Totals,
     UnknownUser,
 )
-from .report_day import (
-    DayCounts,
-    MonthCounts,
-    day_counts,
-    last_interactions,
-    merge_last,
-    visitor_groups,
-)
-from .warehouse import HITS, Warehouse, open_warehouse
+from .report_day import MonthCounts, counts, merge_last
+from .summaries import Days, day_summaries
+from .warehouse import Warehouse, open_warehouse
 
 log = logging.getLogger(__name__)
-
-_EPOCH_DATE = dt.date(1970, 1, 1)
-#: Store dates read beyond the month's end: a hit's local date is at most two days from its
-#: store date whatever the two zones (UTC offsets span 26 hours).
-_SLACK = dt.timedelta(days=2)
-#: Parquet bytes of a day's parts that one group of its visitors may span: about a day of a
-#: million-hit month. A busier day is read part by part and counted in groups of visitors, so
-#: a task's frames stay that size whatever the month's (measured: it cut a 5M-hit month's
-#: peak by ~20 MB, to ~235 MB max RSS; a 1M-hit month's is ~170 MB).
-GROUP_BYTES = 1 << 20
-#: Parquet bytes of older history one task reads at most (more if a single day is bigger):
-#: about a busy day's, so history costs the memory of a day, not of a month.
-HISTORY_TASK_BYTES = 4 << 20
-
-T = TypeVar("T")
-R = TypeVar("R")
-
-#: A committed hits part: its location (a path or an object URL) and its size in bytes.
 
 
 def month_bounds(month: str) -> tuple[dt.date, dt.date]:
@@ -91,187 +66,46 @@ def previous_month(month: str) -> str:
     return f"{prev.year:04d}-{prev.month:02d}"
 
 
-# --- reading the store ---------------------------------------------------------------------
-
-
-def _list_parts(wh: Warehouse, start: dt.date, end: dt.date) -> dict[dt.date, list[Part]]:
-    """The committed hits parts with store dates in [start, end], per date (in date order)."""
-    listed: dict[dt.date, list[Part]] = {}
-    for part in wh.parts(HITS, start=start, end=end):
-        listed.setdefault(part.date, []).append(part)
-    return listed
-
-
-def _hit_columns(config: Config) -> list[str]:
-    cols = list(HIT_COLUMNS)
-    if config.user_field.column not in cols:
-        cols.append(config.user_field.column)
-    return cols
-
-
-# --- the tasks (top level, picklable arguments: inline, in threads or on Dask workers) ------
-
-
-@dataclass(frozen=True)
-class DayTask:
-    """One local day to count: the parts to read, and whether they span other dates too."""
-
-    day: dt.date
-    warehouse: Warehouse
-    parts: tuple[Part, ...]
-    config: Config
-    known: frozenset[str]
-    #: the parts are those of the store dates around ``day`` (the store's dates are another
-    #: zone's): only hits of local date ``day`` count
-    window: bool = False
-
-
-def report_day(task: DayTask) -> list[DayCounts]:
-    """Read, label and sessionize one local day; return its counts (report_day.DayCounts), one
-    per group of its visitors when its parts exceed ``GROUP_BYTES``."""
-    config = task.config
-    columns = _hit_columns(config)
-    groups = max(1, -(-sum(part.size for part in task.parts) // GROUP_BYTES))
-    split: dict[int, list[pl.DataFrame]] = {}
-    for part in task.parts:  # one at a time: a part holds at most an ingest chunk's hits
-        # a day repeats few distinct user agents over many rows: as a categorical the column
-        # (most of a day's bytes as text) weighs 4 bytes a row
-        hits = task.warehouse.read([part], columns).with_columns(
-            pl.col("user_agent").cast(pl.Categorical)
-        )
-        for group, frame in visitor_groups(hits, groups=groups, config=config).items():
-            split.setdefault(group, []).append(frame)
-        del hits
-    counts = []
-    for group in sorted(split):
-        frames = split.pop(group)
-        hits = pl.concat(frames, rechunk=False)
-        del frames
-        counts.append(
-            day_counts(hits, day=task.day, config=config, known=task.known, window=task.window)
-        )
-    return counts
-
-
-@dataclass(frozen=True)
-class HistoryTask:
-    """A span of older history, read only for the known users' last connections."""
-
-    warehouse: Warehouse
-    parts: tuple[Part, ...]
-    config: Config
-    known: frozenset[str]
-
-
-def report_history(task: HistoryTask) -> pl.DataFrame:
-    """Latest interaction per known user in a span of history: user, last_local_ts."""
-    config = task.config
-    hits = task.warehouse.read(task.parts, _hit_columns(config))
-    hits = hits.filter(pl.col(config.user_field.column).is_not_null())
-    return last_interactions(label_hits(hits, config=config), task.known)
-
-
-def _history_spans(listed: dict[dt.date, list[Part]], before: dt.date) -> list[list[Part]]:
-    """The parts of the store dates before ``before``, in spans of consecutive dates of at most
-    ``HISTORY_TASK_BYTES`` (a bigger single date is a span of its own)."""
-    spans: list[list[Part]] = []
-    size = HISTORY_TASK_BYTES
-    for day, parts in sorted(listed.items()):
-        if day >= before:
-            break
-        day_size = sum(part.size for part in parts)
-        if size + day_size > HISTORY_TASK_BYTES:
-            spans.append([])
-            size = 0
-        spans[-1].extend(parts)
-        size += day_size
-    return spans
-
-
-def _run(ex: cf.Executor | None, fn: Callable[[T], R], tasks: Iterable[T]) -> Iterator[R]:
-    """``fn`` over ``tasks``, results in task order: inline one at a time (``ex`` None), or all
-    submitted to ``ex`` (the rest cancelled if one fails)."""
-    if ex is None:
-        yield from map(fn, tasks)
-        return
-    futures = [ex.submit(fn, task) for task in tasks]
-    try:
-        for future in futures:
-            yield future.result()
-    finally:
-        for future in futures:
-            future.cancel()
-
-
 # --- counting the month ----------------------------------------------------------------------
 
 
 @dataclass
 class _Counted:
-    """The month's and the previous month's days added up, and the known users' last
-    connections over the whole store up to the month's end."""
+    """The month's and the previous month's days added up, the known users' last connections
+    over the whole store up to the month's end, and every day as the history needs it."""
 
     month: MonthCounts
     prev: MonthCounts
     last: pl.DataFrame
+    days: Days
 
 
 def _no_data(wh: Warehouse, month: str) -> NoDataError:
     return NoDataError(f"{wh}: no hits stored for {month}; ingest that month's logs first")
 
 
-def _count_days(
-    ex: cf.Executor | None, tasks: list[DayTask], start: dt.date, config: Config
-) -> tuple[MonthCounts, MonthCounts]:
-    """The days from ``start`` on, and those before it, each added up."""
-    month, prev = MonthCounts(config), MonthCounts(config)
-    for day in _run(ex, report_day, tasks):
-        for counts in day:
-            (month if counts.day >= start else prev).add(counts)
-    return month, prev
-
-
 def _count(
     ex: cf.Executor | None, wh: Warehouse, month: str, config: Config, known: set[str]
 ) -> _Counted:
-    """One task per store date of the month and of the previous month, then per span of older
-    history. A store dated in another zone than the configured one (some hits' local dates
-    are not their store dates) has its days counted again, each from the store dates around
-    it, so that a day's sessions are whole."""
+    """Every day's summary up to the month's end (``summaries.day_summaries``), the month's
+    and the previous month's counted for the allies table's users."""
     start, end = month_bounds(month)
     p_start, _ = month_bounds(previous_month(month))
-    listed = _list_parts(wh, _EPOCH_DATE, end + _SLACK)
-    if not any(start <= day <= end for day in listed):
+    manifest = wh.manifest()
+    if not wh.parts(start=start, end=end, manifest=manifest):
         raise _no_data(wh, month)
+    days = day_summaries(ex, wh, config=config, manifest=manifest, end=end, full_from=p_start)
     users = frozenset(known)
-    tasks = [
-        DayTask(day, wh, tuple(parts), config, users)
-        for day, parts in listed.items()
-        if p_start <= day <= end
-    ]
-    days, prev = _count_days(ex, tasks, start, config)
-    shifts = days.shifts | prev.shifts
-    if shifts - {0}:
-        log.info("the store's dates are not %s's: counting each day from its neighbours too",
-                 config.timezone)  # fmt: skip
-        tasks = []
-        for n in range((end - p_start).days + 1):
-            day = p_start + dt.timedelta(days=n)
-            parts = [
-                part
-                for shift in range(max(shifts), min(shifts) - 1, -1)
-                for part in listed.get(day - dt.timedelta(days=shift), [])
-            ]
-            if parts:
-                tasks.append(DayTask(day, wh, tuple(parts), config, users, window=True))
-        days, prev = _count_days(ex, tasks, start, config)
-        if days.hits == 0:
-            raise _no_data(wh, month)
-    history = [
-        HistoryTask(wh, tuple(parts), config, users) for parts in _history_spans(listed, p_start)
-    ]
-    last = merge_last([days.last, prev.last, *_run(ex, report_history, history)])
-    return _Counted(days, prev, last)
+    counted, prev = MonthCounts(config), MonthCounts(config)
+    for day, summary in sorted(days.full.items()):
+        (counted if day >= start else prev).add(counts(summary, users, config))
+    if counted.hits == 0:
+        raise _no_data(wh, month)
+    rows = days.users.filter(pl.col("user").is_in(sorted(users)))
+    last = merge_last(
+        [rows.filter(pl.col("last_local_ts").is_not_null()).select("user", "last_local_ts")]
+    )
+    return _Counted(counted, prev, last, days)
 
 
 def build_report(
@@ -306,6 +140,9 @@ def build_report(
     )
     known = set(table.get_column("usuario").to_list())
     wh = open_warehouse(wh)
+    cutoff = wh.manifest().pruned_date
+    if cutoff is not None and start < cutoff:
+        raise MonthPruned(str(wh), month=month, before=cutoff)
     logs = month_coverage(wh, start, config=config)
     if logs[0].partial and not allow_partial:
         if logs[0].first is None:
@@ -366,6 +203,14 @@ def _month_report(
         devices=device_mix(days.agents, user_tipo={u: tipo_of[user_ally[u]] for u in user_ally}),
         previous_totals=_totals(prev, config) if compare else None,
         logins_by_region=_logins_by_region(config, ally_frame, ally_comp),
+        history=month_history(
+            month,
+            config=config,
+            days=counted.days,
+            ally_frame=ally_frame,
+            user_ally=user_ally,
+            ally_last=ally_last,
+        ),  # fmt: skip
     )
 
 

@@ -1,16 +1,22 @@
-"""One local day of a month's report: label and sessionize its hits, keep only what adds up.
+"""One local day of the store reduced to what reports need: its ``DaySummary``, and its counts.
 
 Sessions never cross midnight, so a day sessionized alone cuts the sessions its month would.
-What a day gives its month (``DayCounts``) is small and additive: sums of whole numbers
-(time on page in microseconds), minima and maxima, and distinct keys to unite; never the day's
-hits or sessions. ``MonthCounts`` adds days up in any order, so the report's memory is a day's
-frames plus these counts, whatever the month's size, and every figure equals the one a whole
-month sessionized at once gives.
+A day's ``DaySummary`` is small, additive and independent of the allies table: per user name
+(known to the table or not) the metric components, the interaction and human hits and the last
+interaction; per user the pages and the user agents sessions began with; the anonymous
+visitors as keys (a hash, not their address and user agent); the day's totals. Never its hits
+or sessions. ``counts`` narrows a summary to one allies table (``DayCounts``), and
+``MonthCounts`` adds days up in any order, so a report's memory is a day's frames plus these
+counts, and every figure equals the one a whole month sessionized at once gives. Summaries are
+kept in the warehouse (``summaries``): a day is read from its hits once per content and
+interpretation settings.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
+import hashlib
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -28,15 +34,38 @@ _UNKNOWN = pl.Schema(
     {"user": pl.Utf8(), "hits": pl.Int64(), "sessions": pl.Int64(), "last_seen": pl.Datetime("us")}
 )
 _LAST = pl.Schema({"user": pl.Utf8(), "last_local_ts": pl.Datetime("us")})
+#: A day's users: the columns besides the components (metrics.component_names).
+USER_COLUMNS = pl.Schema(
+    {
+        "user": pl.Utf8(),
+        "interaction_hits": pl.Int64(),
+        "human_hits": pl.Int64(),
+        "last_seen": pl.Datetime("us"),
+        "last_local_ts": pl.Datetime("us"),
+    }
+)
+AGENT_COLUMNS = pl.Schema({"user": pl.Utf8(), "user_agent": pl.Utf8(), "sessions": pl.Int64()})
+ANONYMOUS = "anon"
+
+
+def user_schema(config: Config) -> pl.Schema:
+    """The columns of ``DaySummary.users``: who, then one Int64 per component."""
+    return pl.Schema({**USER_COLUMNS, **dict.fromkeys(component_names(config), pl.Int64())})
+
+
+def page_schema(*, per_user: bool) -> pl.Schema:
+    """The columns of page counts (``insights.PAGE_SCHEMA``), per ``user`` too if asked."""
+    head = {"user": pl.Utf8()} if per_user else {}
+    return pl.Schema({**head, **PAGE_SCHEMA})
 
 
 @dataclass(frozen=True)
-class DayCounts:
-    """What one local day (or one group of its visitors) adds to its month."""
+class DayFigures:
+    """What a day is whatever the allies table: its hits, their extremes and totals."""
 
     day: dt.date
     #: local date − ``day``, in days, over the hits read: {0} when the store's dates are the
-    #: configured zone's (else the day's sessions are not whole: see report.build_report)
+    #: configured zone's (else the day's sessions are not whole: see summaries.day_summaries)
     shifts: frozenset[int]
     hits: int
     bot_hits: int
@@ -46,10 +75,31 @@ class DayCounts:
     interaction_hits: int
     #: components (metrics.components) over every visitor of the day
     totals: dict[str, int]
-    #: distinct user names, and distinct (remote_addr, user_agent) of anonymous visitors (nulls
-    #: as ""): the month counts its visitors across days
+    daily: DailyActivity
+
+
+@dataclass(frozen=True)
+class DaySummary(DayFigures):
+    """What one local day holds for any report, whatever the allies table."""
+
+    #: one row per user name with a human hit (or, for a day read with its neighbours, an
+    #: earlier interaction): ``user_schema``; interaction_hits 0 for one without interactions
+    users: pl.DataFrame
+    #: distinct anonymous visitors: a stable 64-bit hash of each one's ``anon:<ip>|<ua>`` key
+    anonymous: pl.Series
+    #: per user: insights.page_counts and insights.session_agents
+    pages: pl.DataFrame
+    agents: pl.DataFrame
+
+
+@dataclass(frozen=True)
+class DayCounts(DayFigures):
+    """What one local day adds to its month, for one allies table."""
+
+    #: distinct user names, and the anonymous visitors' keys: the month counts its visitors
+    #: across days
     users: pl.Series
-    anonymous: pl.DataFrame
+    anonymous: pl.Series
     #: human hits of users the allies table does not know: user, hits, sessions, last_seen
     unknown: pl.DataFrame
     #: known users' components, one row per user
@@ -59,7 +109,6 @@ class DayCounts:
     #: insights.page_counts and insights.session_agents of known users
     pages: pl.DataFrame
     agents: pl.DataFrame
-    daily: DailyActivity
 
 
 def visitor_groups(hits: pl.DataFrame, *, groups: int, config: Config) -> dict[int, pl.DataFrame]:
@@ -83,19 +132,84 @@ def visitor_groups(hits: pl.DataFrame, *, groups: int, config: Config) -> dict[i
     return {int(k[0]): frame for k, frame in split.items()}
 
 
-def last_interactions(labelled: pl.DataFrame, known: Iterable[str]) -> pl.DataFrame:
-    """Latest interaction hit per known user in labelled hits: user, last_local_ts."""
+def visitor_keys(keys: Iterable[str]) -> pl.Series:
+    """Visitor keys (``anon:<ip>|<user agent>``) as stable 64-bit hashes: what a summary
+    keeps of anonymous visitors, to count them across days without their address (polars'
+    own hash may change between versions; kept summaries must not)."""
+    digests = (hashlib.blake2b(k.encode("utf-8", "surrogatepass"), digest_size=8).digest()
+               for k in keys)  # fmt: skip
+    return pl.Series(ANONYMOUS, [int.from_bytes(d, "big") for d in digests], dtype=pl.UInt64)
+
+
+def _anonymous(labelled: pl.DataFrame) -> pl.Series:
+    """The day's distinct anonymous visitors (interaction hits without a user), hashed."""
+    keys = (
+        labelled.filter(is_interaction() & pl.col("user").is_null())
+        .select(
+            pl.concat_str(
+                pl.lit("anon:"),
+                pl.col("remote_addr").fill_null(""),
+                pl.lit("|"),
+                pl.col("user_agent").cast(pl.Utf8).fill_null(""),
+            ).alias("key")
+        )
+        .unique()
+        .get_column("key")
+        .sort()
+    )
+    return visitor_keys(keys.to_list())
+
+
+def _compact(frame: pl.DataFrame) -> pl.DataFrame:
+    """The frame in buffers of its own. Polars' text columns are views: a day's few hundred
+    user names or pages, gathered from its hits, keep all their text alive (measured: ~0.4 MB
+    a day, 150 MB over a year's summaries), so a summary copies them out."""
+    table = pl.from_arrow(frame.to_arrow(compat_level=pl.CompatLevel.oldest()))
+    assert isinstance(table, pl.DataFrame)
+    return table
+
+
+def _last_interactions(labelled: pl.DataFrame) -> pl.DataFrame:
+    """Latest interaction hit per user in labelled hits: user, last_local_ts."""
     return (
-        interactions(labelled.filter(pl.col("user").is_in(list(known))))
+        interactions(labelled.filter(pl.col("user").is_not_null()))
         .group_by("user")
         .agg(pl.col("local_ts").max().alias("last_local_ts"))
     )
 
 
-def day_counts(
-    hits: pl.DataFrame, *, day: dt.date, config: Config, known: frozenset[str], window: bool
-) -> DayCounts:
-    """Label and sessionize the hits of local date ``day`` and reduce them to ``DayCounts``.
+def _users(
+    labelled: pl.DataFrame, named: pl.DataFrame, earlier: pl.DataFrame | None, config: Config
+) -> pl.DataFrame:
+    """One row per user with a human hit: components of its sessions (``named``: the day's
+    sessions of users), interaction and human hits, last human hit and last interaction
+    (also from ``earlier`` days read with this one)."""
+    human = (
+        labelled.filter(~pl.col("is_bot") & pl.col("user").is_not_null())
+        .group_by("user")
+        .agg(
+            pl.len().cast(pl.Int64).alias("human_hits"),
+            pl.col("local_ts").max().alias("last_seen"),
+        )
+    )
+    comp = components(named, by="user", config=config).join(
+        named.group_by("user").agg(pl.len().cast(pl.Int64).alias("interaction_hits")),
+        on="user",
+    )
+    users = human.join(comp, on="user", how="left")
+    if earlier is not None:
+        users = users.join(
+            earlier.rename({"last_local_ts": "_earlier"}), on="user", how="full", coalesce=True
+        ).with_columns(pl.max_horizontal("last_local_ts", "_earlier").alias("last_local_ts"))
+    schema = user_schema(config)
+    counts = [c for c, t in schema.items() if t == pl.Int64()]
+    return _compact(
+        users.with_columns(pl.col(counts).fill_null(0)).select(list(schema)).sort("user")
+    )
+
+
+def day_summary(hits: pl.DataFrame, *, day: dt.date, config: Config, window: bool) -> DaySummary:
+    """Label and sessionize the hits of local date ``day`` and reduce them to a ``DaySummary``.
 
     ``window``: the hits are those of several store dates around ``day`` (the store's dates
     are another zone's): only the hits of local date ``day`` count, and those before it for
@@ -105,16 +219,15 @@ def day_counts(
     del hits
     local_date = pl.col("local_date")
     shifts = labelled.select((local_date - pl.lit(day)).dt.total_days().unique())
-    last = None
+    earlier = None
     if window:
-        last = last_interactions(labelled.filter(local_date <= day), known)
+        earlier = _last_interactions(labelled.filter(local_date < day))
         labelled = labelled.filter(local_date == day)
     sess = sessionize(interactions(labelled), config=config)
-    known_sess = sess.filter(pl.col("user").is_in(list(known)))
-    if last is None:
-        last = known_sess.group_by("user").agg(pl.col("local_ts").max().alias("last_local_ts"))
+    named = sess.filter(pl.col("user").is_not_null())
+    everyone = named.get_column("user").unique().to_list()
     local = labelled.get_column("local_ts")
-    return DayCounts(
+    return DaySummary(
         day=day,
         shifts=frozenset(shifts.to_series().to_list()),
         hits=labelled.height,
@@ -124,44 +237,80 @@ def day_counts(
         sources=frozenset(labelled.get_column("source").unique().to_list()),
         interaction_hits=sess.height,
         totals=_ints(components(sess, by=None, config=config).row(0, named=True), config),
-        users=sess.get_column("user").drop_nulls().unique(),
-        anonymous=labelled.filter(is_interaction() & pl.col("user").is_null())
-        .select(
-            pl.col("remote_addr").fill_null(""),
-            pl.col("user_agent").cast(pl.Utf8).fill_null(""),
-        )
-        .unique(),
-        unknown=_unknown(labelled, sess, known),
-        known=components(known_sess, by="user", config=config).drop("last_local_ts"),
-        last=last,
-        pages=page_counts(known_sess, known_users=known, groups=config.page_groups),
-        agents=session_agents(known_sess, known_users=known).with_columns(
-            pl.col("user_agent").cast(pl.Utf8)
-        ),
         daily=_daily(day, sess),
+        users=_users(labelled, named, earlier, config),
+        anonymous=_anonymous(labelled),
+        pages=_compact(
+            page_counts(
+                named, known_users=everyone, groups=config.page_groups, per_user=True
+            ).sort("user", "page")
+        ),
+        agents=_compact(
+            session_agents(named, known_users=everyone)
+            .with_columns(pl.col("user_agent").cast(pl.Utf8))
+            .sort("user", "user_agent")
+        ),
     )
+
+
+def merged(groups: list[DaySummary]) -> DaySummary:
+    """One day's summary from those of groups of its visitors (``visitor_groups``: each user,
+    and each anonymous visitor, is in one group)."""
+    if len(groups) == 1:
+        return groups[0]
+    firsts = [g.first_local for g in groups if g.first_local is not None]
+    lasts = [g.last_local for g in groups if g.last_local is not None]
+    daily = groups[0].daily
+    for g in groups[1:]:
+        daily = _added(daily, g.daily)
+    return DaySummary(
+        day=groups[0].day,
+        shifts=frozenset().union(*(g.shifts for g in groups)),
+        hits=sum(g.hits for g in groups),
+        bot_hits=sum(g.bot_hits for g in groups),
+        first_local=min(firsts, default=None),
+        last_local=max(lasts, default=None),
+        sources=frozenset().union(*(g.sources for g in groups)),
+        interaction_hits=sum(g.interaction_hits for g in groups),
+        totals={k: sum(g.totals[k] for g in groups) for k in groups[0].totals},
+        daily=daily,
+        users=pl.concat([g.users for g in groups]).sort("user"),
+        anonymous=pl.concat([g.anonymous for g in groups]).sort(),
+        pages=pl.concat([g.pages for g in groups]).sort("user", "page"),
+        agents=pl.concat([g.agents for g in groups]).sort("user", "user_agent"),
+    )
+
+
+def counts(summary: DaySummary, known: frozenset[str], config: Config) -> DayCounts:
+    """The day's counts for an allies table whose (normalised) user names are ``known``."""
+    users = summary.users
+    is_known = pl.col("user").is_in(sorted(known))
+    active = pl.col("interaction_hits") > 0
+    return DayCounts(
+        **{f.name: getattr(summary, f.name) for f in dataclasses.fields(DayFigures)},
+        users=users.filter(active).get_column("user"),
+        anonymous=summary.anonymous,
+        unknown=users.filter(~is_known & (pl.col("human_hits") > 0)).select(
+            "user", pl.col("human_hits").alias("hits"), "sessions", "last_seen"
+        ),
+        known=users.filter(is_known & active).select("user", *component_names(config)),
+        last=users.filter(is_known & pl.col("last_local_ts").is_not_null()).select(list(_LAST)),
+        pages=add_page_counts(
+            pl.DataFrame(schema=PAGE_SCHEMA), summary.pages.filter(is_known).drop("user")
+        ),
+        agents=summary.agents.filter(is_known),
+    )
+
+
+def day_counts(
+    hits: pl.DataFrame, *, day: dt.date, config: Config, known: frozenset[str], window: bool
+) -> DayCounts:
+    """``counts`` of the ``day_summary`` of these hits."""
+    return counts(day_summary(hits, day=day, config=config, window=window), known, config)
 
 
 def _ints(row: dict[str, Any], config: Config) -> dict[str, int]:
     return {name: int(row.get(name) or 0) for name in component_names(config)}
-
-
-def _unknown(labelled: pl.DataFrame, sess: pl.DataFrame, known: frozenset[str]) -> pl.DataFrame:
-    """Human hits (and sessions) of user names the allies table does not know."""
-    human = labelled.filter(
-        ~pl.col("is_bot") & pl.col("user").is_not_null() & ~pl.col("user").is_in(list(known))
-    )
-    hits = human.group_by("user").agg(
-        pl.len().cast(pl.Int64).alias("hits"), pl.col("local_ts").max().alias("last_seen")
-    )
-    sessions = sess.group_by("user").agg(
-        pl.col("session").n_unique().cast(pl.Int64).alias("sessions")
-    )
-    return (
-        hits.join(sessions, on="user", how="left")
-        .with_columns(pl.col("sessions").fill_null(0))
-        .select(list(_UNKNOWN))
-    )
 
 
 def _daily(day: dt.date, sess: pl.DataFrame) -> DailyActivity:
@@ -186,20 +335,16 @@ class MonthCounts:
         self.sources: set[str] = set()
         self.totals = zero_components(config)
         self.users = pl.Series("user", [], dtype=pl.Utf8)
-        #: anonymous visitors as (remote_addr, number of the user agent in ``_agents``): a
-        #: month's hundreds of thousands of them, kept as text, weighed more than a day's work
-        self.anonymous = pl.DataFrame(schema={"remote_addr": pl.Utf8, "agent": pl.UInt32})
-        self._agents: dict[str, int] = {}
-        self._pending: list[pl.DataFrame] = []  # not yet in ``anonymous``: merged when they
+        #: anonymous visitors' keys (``visitor_keys``)
+        self.anonymous = pl.Series(ANONYMOUS, [], dtype=pl.UInt64)
+        self._pending: list[pl.Series] = []  # not yet in ``anonymous``: merged when they
         self._pending_rows = 0  # outnumber it, so each visitor is merged a few times at most
         self.unknown = pl.DataFrame(schema=_UNKNOWN)
         ints = dict.fromkeys(component_names(config), pl.Int64)
         self.known = pl.DataFrame(schema=pl.Schema({"user": pl.Utf8, **ints}))
         self.last = pl.DataFrame(schema=_LAST)
-        self.pages = pl.DataFrame(schema=PAGE_SCHEMA)
-        self.agents = pl.DataFrame(
-            schema={"user": pl.Utf8, "user_agent": pl.Utf8, "sessions": pl.Int64}
-        )
+        self.pages = pl.DataFrame(schema=page_schema(per_user=False))
+        self.agents = pl.DataFrame(schema=AGENT_COLUMNS)
         self.daily: dict[dt.date, DailyActivity] = {}
 
     def add(self, d: DayCounts) -> None:
@@ -215,8 +360,11 @@ class MonthCounts:
         for name, value in d.totals.items():
             self.totals[name] += value
         self.users = pl.concat([self.users, d.users]).unique()
-        if d.anonymous.height:
-            self._add_anonymous(d.anonymous)
+        if d.anonymous.len():
+            self._pending.append(d.anonymous)
+            self._pending_rows += d.anonymous.len()
+            if self._pending_rows > max(self.anonymous.len(), 1 << 16):
+                self._merge_anonymous()
         self.unknown = _summed(self.unknown, d.unknown, ["hits", "sessions"], maxima=["last_seen"])
         self.known = _summed(self.known, d.known, list(component_names(self.config)))
         self.last = merge_last([self.last, d.last])
@@ -224,19 +372,6 @@ class MonthCounts:
         self.agents = _summed(self.agents, d.agents, ["sessions"], key=["user", "user_agent"])
         was = self.daily.get(d.day)
         self.daily[d.day] = d.daily if was is None else _added(was, d.daily)
-
-    def _add_anonymous(self, anonymous: pl.DataFrame) -> None:
-        for agent in anonymous.get_column("user_agent").unique().to_list():
-            self._agents.setdefault(agent, len(self._agents))
-        agents = pl.Series(list(self._agents), dtype=pl.Utf8)
-        numbers = pl.int_range(agents.len(), dtype=pl.UInt32, eager=True)
-        numbered = anonymous.select(
-            "remote_addr", pl.col("user_agent").replace_strict(agents, numbers).alias("agent")
-        )
-        self._pending.append(numbered)
-        self._pending_rows += numbered.height
-        if self._pending_rows > max(self.anonymous.height, 1 << 16):
-            self._merge_anonymous()
 
     def _merge_anonymous(self) -> None:
         self.anonymous = pl.concat([self.anonymous, *self._pending]).unique()
@@ -246,16 +381,10 @@ class MonthCounts:
         """Distinct visitors: users and anonymous visitors (a user named as an anonymous
         visitor's key, ``anon:<ip>|<user agent>``, is that visitor)."""
         self._merge_anonymous()
-        count = self.users.len() + self.anonymous.height
+        count = self.users.len() + self.anonymous.len()
         odd = self.users.filter(self.users.str.starts_with("anon:"))
         if odd.len():
-            agents = pl.Series(list(self._agents), dtype=pl.Utf8)
-            keys = self.anonymous.select(
-                pl.concat_str(
-                    pl.lit("anon:"), "remote_addr", pl.lit("|"), pl.lit(agents).gather("agent")
-                )
-            ).to_series()
-            count -= int(odd.is_in(keys).sum())
+            count -= int(visitor_keys(odd.to_list()).is_in(self.anonymous).sum())
         return count
 
 

@@ -74,7 +74,7 @@ def test_a_gzip_only_log_is_reused_and_its_plain_copy_restored(
     copy = tmp_path / plain.name
     copy.unlink()
     again_plain, again_gz, again = genlogs.ensure_logs(
-        tmp_path, N, seed=7, verbose=False, need_plain=False
+        tmp_path, N, seed=7, verbose=False, plain=False
     )
     assert again_plain == copy and not copy.exists()  # reused, not generated again
     assert again["sha256"] == meta["sha256"]
@@ -179,3 +179,17 @@ def test_allies_table_covers_the_users_and_logmetrics_accepts_it(
     allies_mod = pytest.importorskip("logmetrics.allies")
     frame = allies_mod.load_allies(path)
     assert frame.height == len(accounts)
+
+
+def test_another_month_gzip_only(tmp_path: Path) -> None:
+    """``--month 2021-02 --gzip-only``: the same traffic (same counts) stamped in February 2021
+    (28 days, 1 to 28 in order), written gzip'd alone, under a name with the month."""
+    march = genlogs.generate(None, 3_000, seed=11, gz_path=tmp_path / "m.log.gz")
+    plain, gz_path, meta = genlogs.ensure_logs(
+        tmp_path, 3_000, seed=11, month="2021-02", plain=False, verbose=False
+    )
+    assert not plain.exists() and gz_path.name == "access-2021-02-3000-s11.log.gz"
+    assert (meta["month"], meta["file"], meta["kinds"]) == ("2021-02", None, march["kinds"])
+    lines = gzip.decompress(gz_path.read_bytes()).splitlines()
+    days = [int(m.group(1)) for ln in lines if (m := re.search(rb"\[(\d\d)/Feb/2021:", ln))]
+    assert len(days) == meta["valid"] and days == sorted(days) and (days[0], days[-1]) == (1, 28)

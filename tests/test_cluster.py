@@ -17,6 +17,7 @@ import datetime as dt
 import gzip
 import os
 import random
+import shutil
 import signal
 import socket
 import subprocess
@@ -30,9 +31,9 @@ import polars as pl
 import pytest
 from polars.testing import assert_frame_equal
 
-from logmetrics import report
+from logmetrics import summaries
 from logmetrics.api import report_month
-from logmetrics.classify import label_hits
+from logmetrics.classify import interactions, label_hits
 from logmetrics.cli import main
 from logmetrics.cluster import Marker, connect, run_in_warehouse
 from logmetrics.config import Config
@@ -40,7 +41,7 @@ from logmetrics.errors import ClusterError, IngestRefused, WarehouseError
 from logmetrics.ingest import IngestSummary, ingest
 from logmetrics.manifest import load_manifest
 from logmetrics.report import build_report
-from logmetrics.report_day import last_interactions, merge_last
+from logmetrics.report_day import merge_last
 from logmetrics.storage import LocalStorage
 from logmetrics.warehouse import open_warehouse, scan_hits
 from tests.cluster_helpers import local_cluster
@@ -192,20 +193,30 @@ def _known() -> frozenset[str]:
     return frozenset(u.strip().casefold() for u in _allies_users())
 
 
+def _forget_summaries(wh: Path) -> None:
+    """Delete the day summaries earlier reports kept, so the next one runs its day tasks."""
+    shutil.rmtree(wh / "summaries", ignore_errors=True)
+
+
 def test_report_on_executors_is_the_inline_report(
     local_store: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The day tasks give the same report run inline, on any executor, or on two threads; the
     previous month (February, whole) is in it."""
     monkeypatch.setenv("SOURCE_DATE_EPOCH", EPOCH)
+    _forget_summaries(local_store)
     inline = build_report(MONTH, warehouse_dir=local_store, allies=ALLIES)
     assert inline.previous_totals is not None and inline.unknown_users
+    _forget_summaries(local_store)
     assert (
         build_report(MONTH, warehouse_dir=local_store, allies=ALLIES, executor=_Inline()) == inline
     )
+    _forget_summaries(local_store)
     with cf.ThreadPoolExecutor(2) as pool:
         threads = build_report(MONTH, warehouse_dir=local_store, allies=ALLIES, executor=pool)
     assert threads == inline
+    kept = build_report(MONTH, warehouse_dir=local_store, allies=ALLIES)
+    assert kept == inline  # from the summaries the threads kept
 
 
 def test_store_dated_in_another_zone_gives_the_same_report(
@@ -218,28 +229,36 @@ def test_store_dated_in_another_zone_gives_the_same_report(
     utc = tmp_path / "U"
     ingest([logs], warehouse=utc, config=Config(timezone="UTC"), chunk_bytes=CHUNK)
     lima = build_report(MONTH, warehouse_dir=local_store, allies=ALLIES)
-    got = build_report(MONTH, warehouse_dir=utc, allies=ALLIES)
-    assert got.coverage.hits == lima.coverage.hits
-    got.coverage = dataclasses.replace(got.coverage, lines_rejected=lima.coverage.lines_rejected)
-    assert got == lima
+    for _ in range(2):  # the second from the day summaries the first kept
+        got = build_report(MONTH, warehouse_dir=utc, allies=ALLIES)
+        assert got.coverage.hits == lima.coverage.hits
+        got.coverage = dataclasses.replace(
+            got.coverage, lines_rejected=lima.coverage.lines_rejected
+        )
+        assert got == lima
+    assert list((utc / "summaries").rglob("*-window.parquet"))
 
 
-def test_history_spans_give_the_last_connections(
-    local_store: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """Older history read one store date per task gives each known user's latest interaction
-    of January, as reading January whole does."""
-    monkeypatch.setattr(report, "HISTORY_TASK_BYTES", 1)
-    config, known = Config(), _known()
+def test_day_summaries_give_the_last_connections(local_store: Path) -> None:
+    """Older history summarised one store date per task gives each known user's latest
+    interaction of January, as reading January whole does."""
+    _forget_summaries(local_store)
+    config, known = Config(), sorted(_known())
     wh = open_warehouse(local_store)
-    listed = report._list_parts(wh, dt.date(2022, 1, 1), dt.date(2022, 3, 31))
-    spans = report._history_spans(listed, dt.date(2022, 2, 1))
-    assert len(spans) == len([d for d in listed if d.month == 1]) > 20
+    days = summaries.day_summaries(
+        None, wh, config=config, manifest=wh.manifest(), end=dt.date(2022, 1, 31),
+        full_from=dt.date(2022, 1, 31),
+    )  # fmt: skip
+    assert days.users.get_column("date").n_unique() > 20
     got = merge_last(
-        [report.report_history(report.HistoryTask(wh, tuple(p), config, known)) for p in spans]
+        [days.users.filter(pl.col("user").is_in(known)).select("user", "last_local_ts")]
     )
     hits = scan_hits(local_store, start=dt.date(2022, 1, 1), end=dt.date(2022, 1, 31)).collect()
-    expected = last_interactions(label_hits(hits, config=config), known)
+    expected = (
+        interactions(label_hits(hits, config=config).filter(pl.col("user").is_in(known)))
+        .group_by("user")
+        .agg(pl.col("local_ts").max().alias("last_local_ts"))
+    )
     assert expected.height > 0
     assert_frame_equal(got.sort("user"), expected.sort("user"))
 
@@ -291,6 +310,7 @@ def test_report_through_the_cluster_is_the_local_report(
     monkeypatch.setenv("SOURCE_DATE_EPOCH", EPOCH)
     wh, _ = cluster_store
     local = report_month(MONTH, warehouse=local_store, allies=ALLIES, out_dir=tmp_path / "local")
+    _forget_summaries(wh)
     remote = report_month(
         MONTH,
         warehouse=wh,
@@ -315,6 +335,7 @@ def test_cli_report_on_the_sample_month_with_scheduler(dask_cluster: Any, tmp_pa
     ingest([FIXTURES / "logs"], warehouse=wh, config=Config())
     base = ["report", "--month", MONTH, "--warehouse", str(wh), "--allies", str(ALLIES)]
     local = _cli(*base, "--out", str(tmp_path / "local"))
+    _forget_summaries(wh)
     remote = _cli(*base, "--out", str(tmp_path / "cluster"), "--scheduler",
                   dask_cluster.scheduler_address)  # fmt: skip
     assert local.returncode == 0 and remote.returncode == 0, remote.stderr
@@ -503,16 +524,18 @@ def test_a_busy_day_counted_in_groups_of_visitors_gives_the_same_report(
     """A day whose parts exceed GROUP_BYTES is read part by part and counted in groups of its
     visitors: the report is the one counted a day at a time."""
     monkeypatch.setenv("SOURCE_DATE_EPOCH", EPOCH)
+    _forget_summaries(local_store)
     whole = build_report(MONTH, warehouse_dir=local_store, allies=ALLIES)
     calls: list[int] = []
-    real = report.day_counts
+    real = summaries.day_summary
 
     def counting(hits: pl.DataFrame, **kw: Any) -> Any:
         calls.append(hits.height)
         return real(hits, **kw)
 
-    monkeypatch.setattr(report, "day_counts", counting)
-    monkeypatch.setattr(report, "GROUP_BYTES", 4096)
+    monkeypatch.setattr(summaries, "day_summary", counting)
+    monkeypatch.setattr(summaries, "GROUP_BYTES", 4096)
+    _forget_summaries(local_store)
     grouped = build_report(MONTH, warehouse_dir=local_store, allies=ALLIES)
-    assert len(calls) > 3 * 59  # several groups a day, over March and February
+    assert len(calls) > 3 * 90  # several groups a day, over January to March
     assert grouped == whole

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from logmetrics import report
+from logmetrics import summaries
 from logmetrics.config import Config
 from logmetrics.errors import AlliesError, NoDataError
 from logmetrics.ingest import ingest
@@ -151,7 +151,7 @@ def test_a_user_named_as_an_anonymous_visitor_is_that_visitor(
     page views 30 s apart one session), and another IP's anonymous page view is a second
     visitor, also when days are counted in groups of visitors."""
     if group_bytes is not None:
-        monkeypatch.setattr(report, "GROUP_BYTES", group_bytes)
+        monkeypatch.setattr(summaries, "GROUP_BYTES", group_bytes)
     ua = "mozilla/5.0"  # lower case: user names are case-folded
     logs = tmp_path / "access.log"
     logs.write_text(

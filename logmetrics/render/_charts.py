@@ -230,3 +230,41 @@ def daily_chart(
             f'<circle cx="{cx}" cy="{cy}" r="2.5" class="dot"><title>{escape(tip)}</title></circle>'
         )
     return _svg(width, height, title, body, cls="daily")
+
+
+def monthly_chart(
+    months: Sequence[tuple[str, str]],
+    values: Sequence[int | None],
+    *,
+    total: int,
+    title: str,
+    unit: str = "aliados",
+) -> Markup:
+    """One bar per month (its label, and its year or "") on a scale up to ``total``, its value
+    above it; a month without data (None) has no bar but "sin datos"."""
+    left, right, top, bottom = 40, 8, 18, 40
+    slot, plot_h = 44, 120
+    width = left + slot * len(months) + right
+    step = nice_step(total)
+    ymax = step * max(math.ceil(total / step), 1)
+
+    def y(v: float) -> float:
+        return top + plot_h - plot_h * v / ymax
+
+    body: list[str] = []
+    for v in range(0, ymax + 1, step):
+        body.append(f'<path d="M{left} {_n(y(v))}H{_n(width - right)}" class="grid"/>')
+        body.append(_text(left - 6, y(v) + 4, fmt_int(v), cls="axis", anchor="end"))
+    for i, ((label, year), value) in enumerate(zip(months, values, strict=True)):
+        x = left + i * slot
+        mid = x + slot / 2
+        if value is None:  # two short lines: a slot is narrower than the words
+            body.append(_text(mid, y(0) - 20, "sin", cls="axis", anchor="middle"))
+            body.append(_text(mid, y(0) - 6, "datos", cls="axis", anchor="middle"))
+        else:
+            tip = f"{label} {year}: {fmt_int(value)} de {fmt_int(total)} {unit}"
+            body.append(_rect(x + 6, y(value), slot - 12, y(0) - y(value), "bar", tip))
+            body.append(_text(mid, y(value) - 4, fmt_int(value), cls="value", anchor="middle"))
+        body.append(_text(mid, top + plot_h + 16, label, cls="axis", anchor="middle"))
+        body.append(_text(mid, top + plot_h + 32, year, cls="axis", anchor="middle"))
+    return _svg(width, top + plot_h + bottom, title, body, cls="monthly")

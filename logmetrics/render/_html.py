@@ -26,6 +26,7 @@ from markupsafe import Markup
 from .._resources import resource_dir
 from ..errors import OutputError
 from ..model import MonthReport, Totals
+from . import _history as history_section
 from ._charts import ShareRow, daily_chart, hbar_chart, share_chart, stacked_chart
 from ._common import (
     PAGE_COLUMNS,
@@ -37,6 +38,7 @@ from ._common import (
 )
 from ._coverage import partial_notice
 from ._definitions import definitions
+from ._history import HistoryBlock
 from ._tables import NEVER, Cell, Head, Row, Table, matrix_table, typed_cell
 from ._text import (
     clean_text,
@@ -107,6 +109,9 @@ class Page:
     definitions: list[tuple[str, str]]
     toc: list[tuple[str, str]] = field(default_factory=list)
     partial: str = ""  # the partial month's banner (_coverage.partial_notice), "" if whole
+    #: the last 12 months (``_history``): how it reads, and one block per matrix
+    history_lead: str = ""
+    history: list[HistoryBlock] = field(default_factory=list)
 
 
 # --- environment ---------------------------------------------------------------------------
@@ -572,8 +577,10 @@ def page_model(report: MonthReport) -> Page:
     device_chart, browser_chart = _device_charts(report)
     toc = [("resumen", "Resumen"), ("graficos", "Gráficos")]
     toc += [(s.id, f"Matriz {s.number}") for s in sections]
+    toc.append(("sin-actividad-seccion", "Sin actividad"))
+    if report.history is not None:
+        toc.append((history_section.SECTION, history_section.TITLE))
     toc += [
-        ("sin-actividad-seccion", "Sin actividad"),
         ("desconocidos-seccion", "Usuarios desconocidos"),
         ("paginas-seccion", "Páginas"),
         ("dispositivos-seccion", "Dispositivos"),
@@ -608,6 +615,8 @@ def page_model(report: MonthReport) -> Page:
         definitions=[(clean_text(t), clean_text(d)) for t, d in definitions(cfg)],
         toc=toc,
         partial=partial_notice(report),
+        history_lead=history_section.lead(report.history, period) if report.history else "",
+        history=history_section.blocks(report.history) if report.history else [],
     )
 
 

@@ -28,7 +28,8 @@ from xlsxwriter.workbook import Workbook
 from xlsxwriter.worksheet import Worksheet
 
 from ..errors import OutputError
-from ..model import MatrixTable, MonthReport
+from ..model import History, MatrixTable, MonthReport
+from . import _history as history_section
 from ._common import (
     AVERAGE_TIME,
     PAGE_COLUMNS,
@@ -285,6 +286,21 @@ def _matrix_sheet(wb: Workbook, fm: _Formats, matrix: MatrixTable, name: str, pe
     _print_setup(ws, f"{matrix.spec.title} — {period}")
 
 
+def _history_sheet(wb: Workbook, fm: _Formats, history: History, period: str) -> None:
+    """«Últimos 12 meses»: every matrix's allies in one filterable table."""
+    ws = wb.add_worksheet(history_section.TITLE)
+    _table(
+        ws,
+        fm,
+        headers=history_section.headers(history),
+        kinds=history_section.kinds(history),
+        rows=history_section.rows(history),
+        empty_note="Sin aliados en la tabla de aliados.",
+        freeze_cols=pinned_through(tuple(k for k, _ in history_section.ALLY_COLUMNS)),
+    )
+    _print_setup(ws, f"{history_section.TITLE} — {period}")
+
+
 def _pages_sheet(wb: Workbook, fm: _Formats, report: MonthReport, name: str, period: str) -> None:
     ws = wb.add_worksheet(name)
     _table(
@@ -370,7 +386,8 @@ def _created_utc(report: MonthReport) -> dt.datetime:
 
 
 def xlsx_bytes(report: MonthReport) -> bytes:
-    """The workbook as bytes: matrices, Páginas, Dispositivos, Usuarios desconocidos, Notas."""
+    """The workbook as bytes: matrices, Últimos 12 meses, Páginas, Dispositivos, Usuarios
+    desconocidos, Notas."""
     buf = io.BytesIO()
     wb = xlsxwriter.Workbook(
         buf,
@@ -393,10 +410,13 @@ def xlsx_bytes(report: MonthReport) -> bytes:
         }
     )
     fm = _formats(wb)
-    used = {"páginas", "dispositivos", "usuarios desconocidos", "notas"}
+    used = {"páginas", "dispositivos", "usuarios desconocidos", "notas",
+            history_section.TITLE.casefold()}  # fmt: skip
     for i, matrix in enumerate(report.matrices, start=1):
         name = _sheet_name(matrix.spec.title, used, f"Matriz {i}")
         _matrix_sheet(wb, fm, matrix, name, period)
+    if report.history is not None:
+        _history_sheet(wb, fm, report.history, period)
     _pages_sheet(wb, fm, report, "Páginas", period)
     _devices_sheet(wb, fm, report, "Dispositivos", period)
     _unknown_sheet(wb, fm, report, "Usuarios desconocidos", period)
