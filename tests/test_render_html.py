@@ -19,7 +19,7 @@ import report_factory as rf
 from logmetrics import render
 from logmetrics._resources import resource_dir
 from logmetrics.errors import OutputError
-from logmetrics.render import _html, _output, render_html, write_report
+from logmetrics.render import _html, _output, _sections, render_html, write_report
 from logmetrics.render._text import (
     fmt_decimal,
     fmt_duration,
@@ -331,12 +331,12 @@ def test_spanish_and_peruvian_formats():
 def test_idle_buckets_by_calendar_month():
     """Buckets count calendar months back from the reported month."""
     end = dt.date(2022, 3, 31)
-    assert _html.idle_bucket(None, end) == "Nunca"
-    assert _html.idle_bucket(dt.datetime(2022, 2, 28, 23), end) == "El mes anterior"
-    assert _html.idle_bucket(dt.datetime(2021, 12, 1), end) == "Hace 2 a 3 meses"
-    assert _html.idle_bucket(dt.datetime(2021, 9, 30), end) == "Hace 4 a 6 meses"
-    assert _html.idle_bucket(dt.datetime(2021, 3, 1), end) == "Hace 7 a 12 meses"
-    assert _html.idle_bucket(dt.datetime(2021, 2, 28), end) == "Hace más de un año"
+    assert _sections.idle_bucket(None, end) == "Nunca"
+    assert _sections.idle_bucket(dt.datetime(2022, 2, 28, 23), end) == "El mes anterior"
+    assert _sections.idle_bucket(dt.datetime(2021, 12, 1), end) == "Hace 2 a 3 meses"
+    assert _sections.idle_bucket(dt.datetime(2021, 9, 30), end) == "Hace 4 a 6 meses"
+    assert _sections.idle_bucket(dt.datetime(2021, 3, 1), end) == "Hace 7 a 12 meses"
+    assert _sections.idle_bucket(dt.datetime(2021, 2, 28), end) == "Hace más de un año"
 
 
 # --- write_report ----------------------------------------------------------------------------
