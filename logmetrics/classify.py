@@ -81,7 +81,7 @@ def _path_match(rule: EventRule) -> pl.Expr:
 
 
 def label_hits(hits: pl.DataFrame, *, config: Config) -> pl.DataFrame:
-    """Add ``is_bot``, ``event``, ``is_pageview``, ``user``, ``page`` and Lima-local time columns.
+    """Add ``is_bot``, ``event``, ``is_pageview``, ``user``, ``page`` and local-time columns (the configured time zone).
 
     Input: hits-schema columns (at least ``HIT_COLUMNS`` and the configured user column).
     """

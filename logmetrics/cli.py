@@ -63,7 +63,7 @@ def _parser() -> argparse.ArgumentParser:
                      help="the files are closed archives: ingest a last line without newline")  # fmt: skip
     ing.add_argument(
         "--rebuild", metavar="FROM:TO",
-        help="reprocess archives: replace the stored days FROM..TO (YYYY-MM-DD, Lima dates) by "
+        help="reprocess archives: replace the stored days FROM..TO (YYYY-MM-DD, local dates in the configured time zone) by "
         "what PATHs hold for those days, atomically; other days are untouched",
     )  # fmt: skip
     ing.add_argument("--json", action="store_true", help="print the summary as JSON")

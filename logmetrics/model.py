@@ -4,7 +4,7 @@ Values are typed, never pre-formatted strings, so each renderer formats them its
 (HTML the Peruvian way, XLSX as typed cells, CSV as SPEC says):
 
 - counts: ``int``
-- ``ultima_conexion``: naive ``datetime`` in local (Lima) time, or ``None`` if never seen
+- ``ultima_conexion``: naive ``datetime`` in the configured time zone (Lima by default), or ``None`` if never seen
 - ``tiempo_promedio``: ``int`` seconds, already rounded half up (0 when the divisor is 0)
 - ``rebote`` / ``salidas``: ``float`` percentage 0-100 rounded half up to 2 decimals,
   or ``None`` when the divisor is 0

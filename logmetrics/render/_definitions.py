@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from ..config import Config, EventRule
 from ..page_groups import PageGroups
+from ._common import zone_label
 from ._coverage import coverage_definition
 
 
@@ -67,14 +68,31 @@ def _minutes(value: float) -> str:
 
 def definitions(config: Config) -> list[tuple[str, str]]:
     """(term, definition) pairs, in reading order."""
+    items = _requests(config) + _metrics(config)
+    items += [(rule.label, _event_rule(rule)) for rule in config.events]
+    items.append(coverage_definition())
+    items.append(
+        (
+            "Redondeo",
+            "Duraciones y porcentajes se redondean al medio hacia arriba (30.5 s → 00:00:31; "
+            "3.125 → 3.13). Un porcentaje cuyo divisor es cero se deja vacío, no en 0.",
+        )
+    )
+    return items
+
+
+def _requests(config: Config) -> list[tuple[str, str]]:
+    """What the logs hold and how hits are read: requests, bots, page views, events, visitors,
+    sessions."""
     timeout = _minutes(config.session_timeout_minutes)
     statuses = " o ".join(str(s) for s in config.page_statuses)
     excluded = ", ".join(config.page_excluded_prefixes) or "ninguna"
-    items: list[tuple[str, str]] = [
+    clock = zone_label(config.timezone)
+    return [
         (
             "Petición",
             "Cada línea del registro de acceso del servidor web (una petición HTTP). Las horas "
-            f"se expresan en la hora de Lima ({config.timezone}).",
+            f"se expresan en la {clock} ({config.timezone}).",
         ),
         (
             "Petición de robot",
@@ -110,8 +128,14 @@ def definitions(config: Config) -> list[tuple[str, str]]:
             "Sesión",
             "Peticiones de interacción de un visitante en orden de tiempo. Una nueva sesión "
             f"empieza cuando pasan más de {timeout} minutos desde la petición anterior o cuando cambia la "
-            "fecha en Lima; por eso una sesión nunca cruza la medianoche ni el mes.",
+            f"fecha ({clock}); por eso una sesión nunca cruza la medianoche ni el mes.",
         ),
+    ]
+
+
+def _metrics(config: Config) -> list[tuple[str, str]]:
+    """The matrices' figures, as the memo names them."""
+    return [
         ("Vistas de página", "Cantidad de vistas de página."),
         (
             "Número de vistas de página únicas",
@@ -149,13 +173,3 @@ def definitions(config: Config) -> list[tuple[str, str]]:
             "peticiones no cuentan en ninguna fila de aliado: conviene agregarlo a la tabla.",
         ),
     ]
-    items += [(rule.label, _event_rule(rule)) for rule in config.events]
-    items.append(coverage_definition())
-    items.append(
-        (
-            "Redondeo",
-            "Duraciones y porcentajes se redondean al medio hacia arriba (30.5 s → 00:00:31; "
-            "3.125 → 3.13). Un porcentaje cuyo divisor es cero se deja vacío, no en 0.",
-        )
-    )
-    return items
